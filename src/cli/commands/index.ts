@@ -1,0 +1,16 @@
+/**
+ * Every `genrec` command, one module each under this folder, each exporting `register(program)`.
+ * To add a command: write `commands/<name>.ts` and add one line to `registrations` below.
+ */
+import type { Command } from 'commander';
+import { register as bench } from './bench.js';
+import { register as demo } from './demo.js';
+
+export const registrations: Array<(program: Command) => void> = [
+  demo,
+  bench,
+];
+
+export function registerAll(program: Command): void {
+  for (const register of registrations) register(program);
+}

@@ -1,0 +1,108 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { suites, type BenchSuite } from '../../bench/index.js';
+import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, main } from './main.js';
+
+// A fixture suite registered only inside this test process (the registry module is shared with the CLI).
+const fixture: BenchSuite = {
+  name: 'cli-test-fixture',
+  description: 'echoes its options',
+  options: [
+    { flags: '--steps <n>', description: 'steps', default: '5' },
+    { flags: '--fast', description: 'a boolean flag' },
+  ],
+  async run(opts) {
+    return { steps: Number(opts.steps), fast: opts.fast === true, ratio: 2 / 3 };
+  },
+};
+suites[fixture.name] = fixture;
+after(() => {
+  delete suites[fixture.name];
+});
+
+/** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
+async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const write = { out: process.stdout.write, err: process.stderr.write };
+  process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
+  process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'genrec', '--log-level', 'silent', ...args]);
+    return { code, out, err };
+  } finally {
+    process.stdout.write = write.out;
+    process.stderr.write = write.err;
+  }
+}
+
+test('bench --json prints exactly one JSON line, last, with the suite name first', async () => {
+  const r = await run('bench', fixture.name, '--steps', '7', '--fast', '--json');
+  assert.equal(r.code, EXIT_OK, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.equal(lines.length, 1);
+  const parsed = JSON.parse(lines[0]!);
+  assert.deepEqual(Object.keys(parsed)[0], 'suite');
+  assert.deepEqual(parsed, { suite: fixture.name, steps: 7, fast: true, ratio: 2 / 3 });
+});
+
+test('bench without --json prints a table and applies option defaults', async () => {
+  const r = await run('bench', fixture.name);
+  assert.equal(r.code, EXIT_OK, r.err);
+  assert.match(r.out, /^metric\s+value\n/);
+  assert.match(r.out, /steps\s+5\n/);
+  assert.match(r.out, /ratio\s+0\.6667\n/);
+});
+
+test('bench without a suite lists the suites', async () => {
+  const r = await run('bench', '--json');
+  assert.equal(r.code, EXIT_OK, r.err);
+  const { suites: listed } = JSON.parse(r.out) as { suites: Array<{ name: string }> };
+  assert.ok(listed.some((s) => s.name === fixture.name));
+});
+
+test('an unknown suite is a coded usage error listing the available suites', async () => {
+  const r = await run('bench', 'nosuch');
+  assert.equal(r.code, EXIT_USAGE);
+  assert.equal(r.out, '');
+  assert.match(r.err, /^GENREC_E_UNKNOWN_SUITE: .*"nosuch".*cli-test-fixture/);
+  assert.match(r.err, /hint: /);
+  assert.doesNotMatch(r.err, /\n\s+at /); // no stack trace
+});
+
+test('an unknown suite option is a coded usage error naming the suite options', async () => {
+  const r = await run('bench', fixture.name, '--stepz', '3');
+  assert.equal(r.code, EXIT_USAGE);
+  assert.match(r.err, /^GENREC_E_USAGE: .*--stepz[\s\S]*--steps <n>, --fast/);
+});
+
+test('commander usage errors become GENREC_E_USAGE with exit code 2', async () => {
+  const r = await run('nosuchcommand');
+  assert.equal(r.code, EXIT_USAGE);
+  assert.match(r.err, /^GENREC_E_USAGE: unknown command 'nosuchcommand'/);
+});
+
+test('an invalid config is reported before the command runs', async () => {
+  const r = await run('--log-level', 'loud', 'bench');
+  assert.equal(r.code, EXIT_USAGE);
+  assert.match(r.err, /^GENREC_E_CONFIG: .*log\.level.*--log-level/);
+});
+
+test('an unexpected exception is GENREC_E_INTERNAL with exit code 1 and no stack trace', async () => {
+  suites.broken = { name: 'broken', description: 'throws', run: async () => { throw new TypeError('boom'); } };
+  try {
+    const r = await run('bench', 'broken');
+    assert.equal(r.code, EXIT_INTERNAL);
+    assert.match(r.err, /^GENREC_E_INTERNAL: boom\n {2}hint: .*GENREC_DEBUG=1/);
+    assert.doesNotMatch(r.err, /\n\s+at /);
+  } finally {
+    delete suites.broken;
+  }
+});
+
+test('--help prints to stdout and exits 0', async () => {
+  const r = await run('--help');
+  assert.equal(r.code, EXIT_OK);
+  assert.match(r.out, /Usage: genrec/);
+  assert.match(r.out, /bench/);
+});

@@ -1,0 +1,30 @@
+/**
+ * Result output on stdout. Logs and progress go to stderr (src/engine/log.ts), so stdout stays parseable:
+ * with --json a command's result is exactly one JSON line, the last one.
+ */
+
+export function formatValue(v: unknown): string {
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+    // Four significant digits is plenty for a summary; the JSON line carries full precision.
+    return Math.abs(v) >= 1000 ? v.toFixed(1) : String(Number(v.toPrecision(4)));
+  }
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** A plain two-column (or more) table, columns padded to their widest cell. */
+export function formatTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** Prints a result record: one JSON line with `json`, else a key/value table. */
+export function printResult(result: Record<string, unknown>, json: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(result) + '\n');
+    return;
+  }
+  process.stdout.write(formatTable(['metric', 'value'], Object.entries(result).map(([k, v]) => [k, formatValue(v)])));
+}
