@@ -45,8 +45,8 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   const program = createProgram();
   try {
     await program.parseAsync(argv);
-    // A command may set process.exitCode itself (e.g. a failed quality gate) without throwing.
-    return typeof process.exitCode === 'number' ? process.exitCode : EXIT_OK;
+    // A command reports failure by throwing (a GenrecError says which exit code), never via process.exitCode.
+    return EXIT_OK;
   } catch (err) {
     // Help and version "errors" (and help shown for a missing command) were already written by commander.
     if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.help')) {
