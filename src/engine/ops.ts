@@ -1,0 +1,419 @@
+/**
+ * Ops. A few primitives map one-to-one onto ONNX operators and have gradient rules in `autodiff.ts`;
+ * everything else is composed from them (mean, rsqrt, silu, RMSNorm, dropout). A few composites define
+ * their own backward (`customGrad`) because the composed one would make more passes over big tensors:
+ * cross-entropy over a large vocabulary is the main case.
+ */
+import { GenrecError } from './errors.js';
+import { Graph, Tensor, isFloat, makeTyped, shapeError, type DType, type Dim, type Shape } from './graph.js';
+import type { AttrValue } from './onnx-proto.js';
+
+type Operand = Tensor | number;
+
+/** Marks `out` as computed from `inputs` with a hand-written backward; autodiff skips its inner nodes. */
+export interface CustomGrad {
+  inputs: Tensor[];
+  backward: (g: Tensor) => (Tensor | null)[];
+}
+const customGrads = new WeakMap<Tensor, CustomGrad>();
+export function customGrad(out: Tensor, inputs: Tensor[], backward: CustomGrad['backward']): Tensor {
+  customGrads.set(out, { inputs, backward });
+  return out;
+}
+export function getCustomGrad(t: Tensor): CustomGrad | undefined {
+  return customGrads.get(t);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shape helpers
+
+export function normAxis(axis: number, rank: number, op = 'op'): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (a < 0 || a >= rank) throw new GenrecError('GENREC_E_SHAPE', `${op}: axis ${axis} out of range for rank ${rank}`, 'pass an axis within the tensor rank');
+  return a;
+}
+
+export function broadcastShape(a: Shape, b: Shape, op: string): Dim[] {
+  const n = Math.max(a.length, b.length);
+  const out: Dim[] = [];
+  for (let i = 0; i < n; i++) {
+    const da = i < n - a.length ? 1 : a[i - (n - a.length)]!;
+    const db = i < n - b.length ? 1 : b[i - (n - b.length)]!;
+    if (da === db || db === 1) out.push(da);
+    else if (da === 1) out.push(db);
+    else throw shapeError(op, 'shapes do not broadcast', a, b);
+  }
+  return out;
+}
+
+function dimProduct(dims: readonly Dim[]): Dim {
+  let num = 1;
+  const syms: string[] = [];
+  for (const d of dims) typeof d === 'number' ? (num *= d) : syms.push(d);
+  if (syms.length === 0) return num;
+  return num === 1 ? syms.join('*') : `${syms.join('*')}*${num}`;
+}
+
+function graphOf(...xs: Operand[]): Graph {
+  for (const x of xs) if (x instanceof Tensor) return x.graph;
+  throw new GenrecError('GENREC_E_GRAPH', 'an op needs at least one tensor operand', 'pass a tensor');
+}
+
+/** A JS number as a scalar constant of `like`'s dtype. */
+function lift(x: Operand, like: DType, g: Graph): Tensor {
+  return x instanceof Tensor ? x : g.scalar(x, like);
+}
+
+function dtypeOf(...xs: Operand[]): DType {
+  for (const x of xs) if (x instanceof Tensor) return x.dtype;
+  return 'float32';
+}
+
+function unary(op: string, x: Tensor, attrs: Record<string, AttrValue> = {}, dtype: DType = x.dtype): Tensor {
+  return x.graph.node(op, [x], [[dtype, x.shape]], attrs)[0]!;
+}
+
+function binary(op: string, a: Operand, b: Operand, outType?: DType): Tensor {
+  const g = graphOf(a, b);
+  const dt = dtypeOf(a, b);
+  const ta = lift(a, dt, g);
+  const tb = lift(b, dt, g);
+  if (ta.dtype !== tb.dtype) throw new GenrecError('GENREC_E_DTYPE', `${op}: dtypes differ: ${ta.dtype} and ${tb.dtype}`, 'cast one operand first');
+  return g.node(op, [ta, tb], [[outType ?? dt, broadcastShape(ta.shape, tb.shape, op)]])[0]!;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Element-wise primitives
+
+export const add = (a: Operand, b: Operand) => binary('Add', a, b);
+export const sub = (a: Operand, b: Operand) => binary('Sub', a, b);
+export const mul = (a: Operand, b: Operand) => binary('Mul', a, b);
+export const div = (a: Operand, b: Operand) => binary('Div', a, b);
+export const equal = (a: Operand, b: Operand) => binary('Equal', a, b, 'bool');
+export const greater = (a: Operand, b: Operand) => binary('Greater', a, b, 'bool');
+export const less = (a: Operand, b: Operand) => binary('Less', a, b, 'bool');
+export const greaterOrEqual = (a: Operand, b: Operand) => binary('GreaterOrEqual', a, b, 'bool');
+export const maximum = (a: Operand, b: Operand) => binary('Max', a, b);
+export const minimum = (a: Operand, b: Operand) => binary('Min', a, b);
+export const bitwiseXor = (a: Operand, b: Operand) => binary('BitwiseXor', a, b);
+export const shiftRight = (a: Tensor, bits: number) =>
+  a.graph.node('BitShift', [a, a.graph.scalar(bits, a.dtype)], [[a.dtype, a.shape]], { direction: 'RIGHT' })[0]!;
+
+export function pow(x: Tensor, p: number): Tensor {
+  if (p === 1) return x;
+  if (p === 2) return mul(x, x);
+  return x.graph.node('Pow', [x, x.graph.scalar(p, x.dtype)], [[x.dtype, x.shape]])[0]!;
+}
+export const neg = (x: Tensor) => unary('Neg', x);
+export const exp = (x: Tensor) => unary('Exp', x);
+export const log = (x: Tensor) => unary('Log', x);
+export const sqrt = (x: Tensor) => unary('Sqrt', x);
+export const reciprocal = (x: Tensor) => unary('Reciprocal', x);
+export const rsqrt = (x: Tensor) => reciprocal(sqrt(x));
+export const abs = (x: Tensor) => unary('Abs', x);
+export const sign = (x: Tensor) => unary('Sign', x);
+export const relu = (x: Tensor) => unary('Relu', x);
+export const sigmoid = (x: Tensor) => unary('Sigmoid', x);
+export const tanh = (x: Tensor) => unary('Tanh', x);
+export const erf = (x: Tensor) => unary('Erf', x);
+/** Exact (erf) GELU, the fused ONNX-20 op; its backward is composed in autodiff. */
+export const gelu = (x: Tensor) => unary('Gelu', x);
+export const silu = (x: Tensor) => mul(x, sigmoid(x));
+
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return unary('Softmax', x, { axis: normAxis(axis, x.rank, 'softmax') });
+}
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return unary('LogSoftmax', x, { axis: normAxis(axis, x.rank, 'logSoftmax') });
+}
+
+export function cast(x: Tensor, to: DType): Tensor {
+  if (x.dtype === to) return x;
+  return unary('Cast', x, { to: ONNX_TYPE[to] }, to);
+}
+export const ONNX_TYPE: Record<DType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11, uint32: 12 };
+
+/** Identity whose output blocks gradients. */
+export function stopGradient(x: Tensor): Tensor {
+  const y = unary('Identity', x);
+  y.noGrad = true;
+  return y;
+}
+
+export function where(cond: Tensor, a: Operand, b: Operand): Tensor {
+  const g = cond.graph;
+  const dt = dtypeOf(a, b);
+  const ta = lift(a, dt, g);
+  const tb = lift(b, dt, g);
+  const shape = broadcastShape(broadcastShape(cond.shape, ta.shape, 'where'), tb.shape, 'where');
+  return g.node('Where', [cond, ta, tb], [[dt, shape]])[0]!;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reductions
+
+function reduceAxes(x: Tensor, axes: number | number[] | undefined, op: string): number[] {
+  const list = axes === undefined ? x.shape.map((_, i) => i) : Array.isArray(axes) ? axes : [axes];
+  return [...new Set(list.map((a) => normAxis(a, x.rank, op)))].sort((p, q) => p - q);
+}
+function reduce(op: string, x: Tensor, axes: number | number[] | undefined, keepdims: boolean): Tensor {
+  const ax = reduceAxes(x, axes, op);
+  const shape = keepdims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i));
+  return x.graph.node(op, [x, x.graph.ints(ax)], [[x.dtype, shape]], { keepdims: keepdims ? 1 : 0 })[0]!;
+}
+export const sum = (x: Tensor, axes?: number | number[], keepdims = false) => reduce('ReduceSum', x, axes, keepdims);
+export const max = (x: Tensor, axes?: number | number[], keepdims = false) => reduce('ReduceMax', x, axes, keepdims);
+export function mean(x: Tensor, axes?: number | number[], keepdims = false): Tensor {
+  const ax = reduceAxes(x, axes, 'mean');
+  const n = dimProduct(ax.map((a) => x.shape[a]!));
+  if (typeof n !== 'number') return reduce('ReduceMean', x, ax, keepdims);
+  return mul(sum(x, ax, keepdims), 1 / n);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Shape ops
+
+/** Reshape; `0` copies the input dim, `-1` is inferred (as in ONNX). */
+export function reshape(x: Tensor, target: readonly Dim[]): Tensor {
+  const out: Dim[] = target.map((d, i) => (d === 0 ? x.shape[i]! : d));
+  const inferred = out.indexOf(-1);
+  const total = dimProduct(x.shape);
+  if (inferred >= 0) {
+    const known = dimProduct(out.filter((_, i) => i !== inferred));
+    if (typeof total === 'number' && typeof known === 'number') {
+      if (known === 0 || total % known !== 0) throw shapeError('reshape', 'cannot reshape', x.shape, target);
+      out[inferred] = total / known;
+    } else {
+      out[inferred] = typeof known === 'number' && known === 1 ? total : `(${total})/(${known})`;
+    }
+  } else if (typeof total === 'number') {
+    const t = dimProduct(out);
+    if (typeof t === 'number' && t !== total) throw shapeError('reshape', 'element counts differ', x.shape, out);
+  }
+  if (out.every((d, i) => d === x.shape[i]) && out.length === x.rank) return x;
+  const spec = target.map((d, i) => (typeof d === 'number' ? d : x.shape[i] === d ? 0 : -1));
+  if (spec.filter((d) => d === -1).length > 1) throw shapeError('reshape', 'more than one dim to infer', x.shape, target);
+  return x.graph.node('Reshape', [x, x.graph.ints(spec)], [[x.dtype, out]])[0]!;
+}
+
+export function unsqueeze(x: Tensor, axis: number): Tensor {
+  const a = axis < 0 ? axis + x.rank + 1 : axis;
+  const shape = [...x.shape.slice(0, a), 1, ...x.shape.slice(a)];
+  return x.graph.node('Unsqueeze', [x, x.graph.ints([a])], [[x.dtype, shape]])[0]!;
+}
+export function squeeze(x: Tensor, axis: number): Tensor {
+  const a = normAxis(axis, x.rank, 'squeeze');
+  if (x.shape[a] !== 1) throw shapeError('squeeze', `dim ${a} is not 1`, x.shape);
+  return x.graph.node('Squeeze', [x, x.graph.ints([a])], [[x.dtype, x.shape.filter((_, i) => i !== a)]])[0]!;
+}
+
+export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
+  const p = perm ?? x.shape.map((_, i) => x.rank - 1 - i);
+  if (p.length !== x.rank) throw shapeError('transpose', `perm ${JSON.stringify(p)} does not fit`, x.shape);
+  return x.graph.node('Transpose', [x], [[x.dtype, p.map((i) => x.shape[i]!)]], { perm: [...p] })[0]!;
+}
+/** Swap the last two axes. */
+export function transposeLast(x: Tensor): Tensor {
+  const p = x.shape.map((_, i) => i);
+  [p[x.rank - 1], p[x.rank - 2]] = [p[x.rank - 2]!, p[x.rank - 1]!];
+  return transpose(x, p);
+}
+
+export function concat(xs: Tensor[], axis: number): Tensor {
+  const first = xs[0]!;
+  const a = normAxis(axis, first.rank, 'concat');
+  const dims: Dim[] = [];
+  for (const x of xs) {
+    if (x.rank !== first.rank || x.shape.some((d, i) => i !== a && d !== first.shape[i])) throw shapeError('concat', 'shapes differ off the concat axis', first.shape, x.shape);
+    dims.push(x.shape[a]!);
+  }
+  const shape = first.shape.map((d, i) => (i === a ? sumDims(dims) : d));
+  return first.graph.node('Concat', xs, [[first.dtype, shape]], { axis: a })[0]!;
+}
+function sumDims(dims: Dim[]): Dim {
+  return dims.every((d) => typeof d === 'number') ? (dims as number[]).reduce((s, d) => s + d, 0) : dims.join('+');
+}
+
+/** Split along an axis into pieces of the given (static) sizes. */
+export function split(x: Tensor, axis: number, sizes: readonly number[]): Tensor[] {
+  const a = normAxis(axis, x.rank, 'split');
+  const d = x.shape[a];
+  if (typeof d === 'number' && sizes.reduce((s, v) => s + v, 0) !== d) throw shapeError('split', `sizes ${sizes.join('+')} do not add up to dim ${a}`, x.shape);
+  const outs = sizes.map((n) => [x.dtype, x.shape.map((di, i) => (i === a ? n : di))] as const);
+  return x.graph.node('Split', [x, x.graph.ints(sizes)], outs, { axis: a });
+}
+
+/** x[..., start:end, ...] along one axis (step 1). */
+export function slice(x: Tensor, axis: number, start: number, end: number): Tensor {
+  const a = normAxis(axis, x.rank, 'slice');
+  const d = x.shape[a]!;
+  let len: Dim;
+  if (typeof d === 'number') {
+    const s = Math.max(0, start < 0 ? d + start : Math.min(start, d));
+    const e = Math.max(s, end < 0 ? d + end : Math.min(end, d));
+    len = e - s;
+  } else {
+    len = start >= 0 && end >= 0 && end < 2 ** 31 ? end - start : `${d}[${start}:${end}]`;
+  }
+  const shape = x.shape.map((di, i) => (i === a ? len : di));
+  const g = x.graph;
+  return g.node('Slice', [x, g.ints([start]), g.ints([end]), g.ints([a])], [[x.dtype, shape]])[0]!;
+}
+
+/** Embedding-style lookup: `data` indexed along `axis` by an int tensor of any shape. */
+export function gather(data: Tensor, indices: Tensor, axis = 0): Tensor {
+  if (isFloat(indices.dtype)) throw new GenrecError('GENREC_E_DTYPE', 'gather: indices must be int32 or int64', 'cast indices to int32');
+  const a = normAxis(axis, data.rank, 'gather');
+  const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
+  return data.graph.node('Gather', [data, indices], [[data.dtype, shape]], { axis: a })[0]!;
+}
+
+export function expand(x: Tensor, shape: readonly number[]): Tensor {
+  return x.graph.node('Expand', [x, x.graph.ints(shape)], [[x.dtype, broadcastShape(x.shape, shape, 'expand')]])[0]!;
+}
+
+/** The runtime shape of x as an int64 tensor (for reshapes that must follow dynamic dims). */
+export function shapeOf(x: Tensor): Tensor {
+  return x.graph.node('Shape', [x], [['int64', [x.rank]]])[0]!;
+}
+
+/** A tensor shaped like x (dynamic dims included) filled with `value`. */
+export function fullLike(x: Tensor, value: number, dtype: DType = x.dtype): Tensor {
+  const attr = { tensor: { name: 'value', dataType: ONNX_TYPE[dtype], dims: [1], raw: new Uint8Array(makeTyped(dtype, [value]).buffer) } };
+  const t = x.graph.node('ConstantOfShape', [shapeOf(x)], [[dtype, x.shape]], { value: attr })[0]!;
+  t.noGrad = true;
+  return t;
+}
+export const zerosLike = (x: Tensor) => fullLike(x, 0);
+
+/** out = data; out[indices[i]] += updates[i] (duplicates accumulate): the gradient of `gather` on axis 0. */
+export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
+  const idx = unsqueeze(cast(indices, 'int64'), -1);
+  return data.graph.node('ScatterND', [data, idx, updates], [[data.dtype, data.shape]], { reduction: 'add' })[0]!;
+}
+
+/** Top-k along the last axis (inference): values and int64 indices. */
+export function topk(x: Tensor, k: number, largest = true): [Tensor, Tensor] {
+  const shape = [...x.shape.slice(0, -1), k];
+  const [v, i] = x.graph.node('TopK', [x, x.graph.ints([k])], [[x.dtype, shape], ['int64', shape]], { axis: -1, largest: largest ? 1 : 0, sorted: 1 });
+  v!.noGrad = true;
+  return [v!, i!];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Linear algebra
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.rank < 2 || b.rank < 2) throw shapeError('matmul', 'both operands need rank ≥ 2', a.shape, b.shape);
+  const k1 = a.dim(-1), k2 = b.dim(-2);
+  if (k1 !== k2) throw shapeError('matmul', `inner dims differ (${k1} vs ${k2})`, a.shape, b.shape);
+  const batch = broadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+  return a.graph.node('MatMul', [a, b], [[a.dtype, [...batch, a.dim(-2), b.dim(-1)]]])[0]!;
+}
+
+/** 2-D GEMM with free transposes: op(a) @ op(b). */
+export function gemm(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  if (a.rank !== 2 || b.rank !== 2) throw shapeError('gemm', 'both operands must be 2-D', a.shape, b.shape);
+  const [m, k1] = transA ? [a.shape[1]!, a.shape[0]!] : [a.shape[0]!, a.shape[1]!];
+  const [k2, n] = transB ? [b.shape[1]!, b.shape[0]!] : [b.shape[0]!, b.shape[1]!];
+  if (k1 !== k2) throw shapeError('gemm', `inner dims differ (${k1} vs ${k2})`, a.shape, b.shape);
+  return a.graph.node('Gemm', [a, b], [[a.dtype, [m, n]]], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 })[0]!;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Normalisation
+
+/**
+ * Layer norm over the last axis: the fused ONNX op forward (which also returns mean and 1/std, reused
+ * by the backward in autodiff).
+ */
+export function layerNorm(x: Tensor, gamma: Tensor, beta: Tensor | null, eps = 1e-5): Tensor {
+  const stat: Dim[] = [...x.shape.slice(0, -1), 1];
+  const statType: DType = 'float32';
+  const inputs = beta ? [x, gamma, beta] : [x, gamma];
+  return x.graph.node('LayerNormalization', inputs, [[x.dtype, x.shape], [statType, stat], [statType, stat]], { axis: -1, epsilon: { float: eps } })[0]!;
+}
+
+/** RMS norm over the last axis, composed: x · rsqrt(mean(x²) + eps) · gamma. */
+export function rmsNorm(x: Tensor, gamma: Tensor, eps = 1e-6): Tensor {
+  return mul(mul(x, rsqrt(add(mean(mul(x, x), -1, true), eps))), gamma);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dropout with masks derived from (seed, step)
+
+const DROPOUT_KEY = { name: 'dropout-key' };
+/** The uint32 key fed each step (the runtime derives it from seed and step), shared by all dropout sites. */
+export function dropoutKey(g: Graph): Tensor {
+  return g.bind(DROPOUT_KEY, () => g.input('dropout_key', 'uint32', []));
+}
+let dropoutSites = 0;
+
+/**
+ * Inverted dropout whose mask is a hash of (element index, site, key): no hidden RNG state in the
+ * session, so a resumed run (same seed, same step) draws the same masks. The hash is lowbias32.
+ */
+export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+  if (!training || p <= 0) return x;
+  if (p >= 1) throw new GenrecError('GENREC_E_CONFIG', `dropout probability must be < 1, got ${p}`, 'use a value in [0, 1)');
+  const n = x.size;
+  if (n === null) throw shapeError('dropout', 'training graphs need static shapes', x.shape);
+  const g = x.graph;
+  const site = (++dropoutSites * 0x9e3779b1) >>> 0;
+  const idx = cast(g.node('Range', [g.scalar(0, 'int32'), g.scalar(n, 'int32'), g.scalar(1, 'int32')], [['int32', [n]]])[0]!, 'uint32');
+  let h = add(mul(idx, 0x85ebca6b), add(dropoutKey(g), site));
+  h = bitwiseXor(h, shiftRight(h, 16));
+  h = mul(h, 0x7feb352d);
+  h = bitwiseXor(h, shiftRight(h, 15));
+  h = mul(h, 0x846ca68b);
+  h = bitwiseXor(h, shiftRight(h, 16));
+  const keep = greaterOrEqual(h, Math.min(0xffffffff, Math.round(p * 2 ** 32)));
+  const mask = stopGradient(reshape(mul(cast(keep, x.dtype), 1 / (1 - p)), x.shape as Dim[]));
+  return mul(x, mask);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Losses
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this are ignored (no loss, no gradient). */
+  ignoreIndex?: number;
+  labelSmoothing?: number;
+  /** Optional per-row weights [N] (e.g. event-type weights); multiplies each row's loss. */
+  weights?: Tensor;
+}
+
+/**
+ * Mean softmax cross-entropy of `logits` [N, V] against int `targets` [N]. The backward is written by
+ * hand — softmax minus the (smoothed) one-hot, scaled per row — because composing it from the forward
+ * ops would add several passes over the N×V logits.
+ */
+export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  if (logits.rank !== 2 || targets.rank !== 1) throw shapeError('crossEntropy', 'expects logits [N, V] and targets [N]', logits.shape, targets.shape);
+  const g = logits.graph;
+  const eps = opts.labelSmoothing ?? 0;
+  const V = logits.dim(-1);
+  const dt = logits.dtype;
+  const t64 = cast(targets, 'int64');
+  let w: Tensor = opts.ignoreIndex === undefined ? fullLike(t64, 1, dt) : cast(unary('Not', equal(t64, g.scalar(opts.ignoreIndex, 'int64')), {}, 'bool'), dt);
+  if (opts.weights) w = mul(w, opts.weights);
+  const safeT = opts.ignoreIndex === undefined ? t64 : where(equal(t64, g.scalar(opts.ignoreIndex, 'int64')), g.scalar(0, 'int64'), t64);
+  const idx = unsqueeze(safeT, -1);
+  const lp = logSoftmax(logits, -1);
+  const picked = squeeze(g.node('GatherElements', [lp, idx], [[dt, idx.shape]], { axis: 1 })[0]!, -1);
+  let rowLoss = neg(picked);
+  if (eps > 0) {
+    if (typeof V !== 'number') throw shapeError('crossEntropy', 'label smoothing needs a static vocabulary', logits.shape);
+    rowLoss = add(mul(rowLoss, 1 - eps), mul(mean(lp, -1), -eps));
+  }
+  const denom = stopGradient(maximum(sum(w), 1));
+  const loss = div(sum(mul(rowLoss, w)), denom);
+  return customGrad(loss, [logits], (gy) => {
+    const rowScale = unsqueeze(div(mul(w, gy), denom), -1); // [N, 1]
+    let p = exp(lp);
+    if (eps > 0) p = sub(p, eps / (V as number));
+    const scaled = mul(p, rowScale);
+    const hit = mul(rowScale, -(1 - eps));
+    return [g.node('ScatterElements', [scaled, idx, hit], [[dt, scaled.shape]], { axis: 1, reduction: 'add' })[0]!];
+  });
+}

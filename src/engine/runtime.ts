@@ -1,0 +1,59 @@
+/**
+ * onnxruntime-node sessions: one place that knows the session options (threads, optimisation level,
+ * execution provider) and how typed arrays become ORT tensors without copies.
+ */
+import ort from 'onnxruntime-node';
+import { GenrecError } from './errors.js';
+import type { TypedData } from './graph.js';
+
+export interface RuntimeOptions {
+  /** Intra-op threads; default: the machine's cores (os.availableParallelism). */
+  threads?: number;
+  /** 'cpu' (default) or 'cuda' (needs onnxruntime-node installed with its CUDA binaries). */
+  executionProvider?: 'cpu' | 'cuda';
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Write an ORT profile (JSON) with this file prefix. */
+  profilePrefix?: string;
+}
+
+let defaults: RuntimeOptions = {};
+/** Process-wide defaults (the CLI sets them from the config file / environment). */
+export function setRuntimeDefaults(o: RuntimeOptions): void {
+  defaults = { ...defaults, ...o };
+}
+
+export function sessionOptions(o: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
+  const opt = { ...defaults, ...o };
+  const ep = opt.executionProvider ?? (process.env.GENREC_ENGINE_EXECUTIONPROVIDER as 'cpu' | 'cuda' | undefined) ?? 'cpu';
+  return {
+    executionProviders: ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+    intraOpNumThreads: opt.threads ?? Number(process.env.GENREC_ENGINE_THREADS ?? 0) ?? 0,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    graphOptimizationLevel: opt.graphOptimizationLevel ?? 'all',
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    ...(opt.profilePrefix ? { enableProfiling: true, profileFilePrefix: opt.profilePrefix } : {}),
+  };
+}
+
+export async function createSession(bytes: Uint8Array, o: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+  try {
+    return await ort.InferenceSession.create(bytes, sessionOptions(o));
+  } catch (e) {
+    throw new GenrecError('GENREC_E_ORT_LOAD', `onnxruntime could not load the model: ${(e as Error).message}`, 'this is a bug in the graph genrec built, or an execution provider that is not installed; run with GENREC_DEBUG=1 and report it', { cause: String(e) });
+  }
+}
+
+const ORT_TYPE = new Map<Function, ort.Tensor.Type>([
+  [Float32Array, 'float32'], [Float64Array, 'float64'], [Int32Array, 'int32'], [BigInt64Array, 'int64'], [Uint32Array, 'uint32'], [Uint8Array, 'uint8'],
+]);
+
+/** Wrap a typed array as an ORT tensor (no copy). */
+export function toOrt(data: TypedData, dims: readonly number[], bool = false): ort.Tensor {
+  const type = bool ? 'bool' : ORT_TYPE.get(data.constructor);
+  if (!type) throw new GenrecError('GENREC_E_DTYPE', `unsupported typed array ${data.constructor.name}`, 'use Float32Array, Int32Array or BigInt64Array');
+  return new ort.Tensor(type as 'float32', data as Float32Array, dims);
+}
+
+export { ort };
