@@ -6,6 +6,7 @@
  */
 import { Option } from 'commander';
 import { GenrecError } from '../src/engine/errors.js';
+import { engine } from './engine.js';
 
 export interface BenchSuiteOption {
   /** commander-style flags, e.g. `--steps <n>`; the value reaches `run` under the camel-cased name. */
@@ -25,6 +26,7 @@ export type BenchResult = { suite: string } & Record<string, unknown>;
 
 // One line per suite, e.g. `[engine.name]: engine,` after `import { engine } from './engine.js';`.
 export const suites: Record<string, BenchSuite> = {
+  [engine.name]: engine,
 };
 
 export function listSuites(): BenchSuite[] {

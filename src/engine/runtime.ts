@@ -57,3 +57,27 @@ export function toOrt(data: TypedData, dims: readonly number[], bool = false): o
 }
 
 export { ort };
+
+/**
+ * Emit-and-run convenience for tests and one-off evaluation: compiles `outputs` of graph g, feeds the
+ * named inputs and returns each output's data. Not for hot paths (it builds a session per call).
+ */
+export async function runGraph(
+  g: import('./graph.js').Graph,
+  outputs: Record<string, import('./graph.js').Tensor>,
+  feeds: Record<string, { data: TypedData; dims: readonly number[] }>,
+  o: RuntimeOptions = {},
+): Promise<Record<string, TypedData>> {
+  const { emit } = await import('./emit.js');
+  const { bytes, inputs } = emit(g, outputs);
+  const session = await createSession(bytes, o);
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const i of inputs) {
+    const f = feeds[i.name];
+    if (!f) throw new GenrecError('GENREC_E_FEED', `graph needs input '${i.name}'`, `pass feeds for: ${inputs.map((x) => x.name).join(', ')}`);
+    ortFeeds[i.name] = toOrt(f.data, f.dims, i.dataType === 9);
+  }
+  const res = await session.run(ortFeeds);
+  await session.release();
+  return Object.fromEntries(Object.keys(outputs).map((k) => [k, res[k]!.data as TypedData]));
+}
