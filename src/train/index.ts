@@ -1,0 +1,1 @@
+export { demoTrainLoss, type LmDemoOptions } from './lm-demo.js';
