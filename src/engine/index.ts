@@ -13,3 +13,4 @@ export { Rng, hashString, mix32 } from './random.js';
 export { saveCheckpoint, loadCheckpoint, saveSafetensors, loadSafetensors, loadParameters, type NamedArray, type Metadata } from './checkpoint.js';
 export { exportOnnx, exportOnnxFile, type ExportSpec } from './export.js';
 export { writeFileAtomic } from './atomic-write.js';
+export { WorkerSession, type WorkerFeed, type WorkerOutput } from './worker-session.js';
