@@ -92,10 +92,8 @@ const rules: Record<string, Rule> = {
   },
   ReduceMax: (n, g) => {
     const x = inp(n, 0);
-    const keep = keptShape(n);
-    const y = op.reshape(out(n), keep);
-    const mask = op.cast(op.equal(x, y), x.dtype);
-    return [op.mul(mask, op.reshape(g, keep))];
+    const mask = op.cast(op.equal(x, keepReduced(n, out(n))), x.dtype);
+    return [op.mul(mask, keepReduced(n, g))];
   },
   Reshape: (n, g) => [reshapeLike(g, inp(n, 0)), null],
   Unsqueeze: (n, g) => [reshapeLike(g, inp(n, 0)), null],
@@ -193,16 +191,22 @@ function matmulGrad(a: Tensor, b: Tensor, g: Tensor): (Tensor | null)[] {
   return [unbroadcast(ga, a.shape), unbroadcast(gb, b.shape)];
 }
 
-function keptShape(n: Node): number[] {
-  const x = inp(n, 0);
-  const axes = new Set(Array.from(inp(n, 1).constData as BigInt64Array, Number));
-  return x.shape.map((d, i) => (axes.has(i) ? 1 : (typeof d === 'number' ? d : 0)));
+/**
+ * A reduction's output (or its gradient) with the reduced axes put back as size-1 dims. Unsqueeze, not
+ * Reshape: a Reshape target would have to spell dynamic dims as 0 ("copy the input dim at this index"),
+ * which names the wrong dim once a reduced axis precedes a dynamic one.
+ */
+function keepReduced(n: Node, g: Tensor): Tensor {
+  if (n.attrs.keepdims === 1) return g;
+  const axes = Array.from(inp(n, 1).constData as BigInt64Array, Number);
+  const shape = inp(n, 0).shape.map((d, i) => (axes.includes(i) ? 1 : d));
+  return g.graph.node('Unsqueeze', [g, g.graph.ints(axes)], [[g.dtype, shape]])[0]!;
 }
 
-/** Gradient of a sum: reshape g to keep the reduced axes, then broadcast back to x. */
+/** Gradient of a sum: g with the reduced axes kept, broadcast back to x. */
 function expandBack(n: Node, g: Tensor): Tensor {
   const x = inp(n, 0);
-  const kept = n.attrs.keepdims === 1 ? g : op.reshape(g, keptShape(n));
+  const kept = keepReduced(n, g);
   if (x.shape.every((d) => typeof d === 'number')) return op.expand(kept, x.shape as number[]);
   return x.graph.node('Expand', [kept, op.shapeOf(x)], [[g.dtype, x.shape]])[0]!;
 }
