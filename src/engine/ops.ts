@@ -347,7 +347,8 @@ const DROPOUT_KEY = { name: 'dropout-key' };
 export function dropoutKey(g: Graph): Tensor {
   return g.bind(DROPOUT_KEY, () => g.input('dropout_key', 'uint32', []));
 }
-let dropoutSites = 0;
+/** Dropout sites numbered per graph, so recompiling a model (e.g. to resume) draws the same masks. */
+const dropoutSites = new WeakMap<Graph, number>();
 
 /**
  * Inverted dropout whose mask is a hash of (element index, site, key): no hidden RNG state in the
@@ -359,7 +360,9 @@ export function dropout(x: Tensor, p: number, training: boolean): Tensor {
   const n = x.size;
   if (n === null) throw shapeError('dropout', 'training graphs need static shapes', x.shape);
   const g = x.graph;
-  const site = (++dropoutSites * 0x9e3779b1) >>> 0;
+  const siteNo = (dropoutSites.get(g) ?? 0) + 1;
+  dropoutSites.set(g, siteNo);
+  const site = (siteNo * 0x9e3779b1) >>> 0;
   const idx = cast(g.node('Range', [g.scalar(0, 'int32'), g.scalar(n, 'int32'), g.scalar(1, 'int32')], [['int32', [n]]])[0]!, 'uint32');
   let h = add(mul(idx, 0x85ebca6b), add(dropoutKey(g), site));
   h = bitwiseXor(h, shiftRight(h, 16));
