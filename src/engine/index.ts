@@ -8,7 +8,7 @@ export { Linear, Embedding, LayerNorm, RMSNorm } from './nn.js';
 export { type OptimizerConfig, type AdamWConfig, type SgdConfig } from './optim.js';
 export { TrainStep, type TrainStepSpec, type Feed } from './train-step.js';
 export { emit, OPSET } from './emit.js';
-export { createSession, runGraph, toOrt, setRuntimeDefaults, sessionOptions, type RuntimeOptions } from './runtime.js';
+export { createSession, runGraph, toOrt, setRuntimeDefaults, sessionOptions, ort, type RuntimeOptions } from './runtime.js';
 export { Rng, hashString, mix32 } from './random.js';
 export { saveCheckpoint, loadCheckpoint, saveSafetensors, loadSafetensors, loadParameters, type NamedArray, type Metadata } from './checkpoint.js';
 export { exportOnnx, exportOnnxFile, type ExportSpec } from './export.js';

@@ -21,12 +21,12 @@ type Norm = LayerNorm | RMSNorm;
 const makeNorm = (c: BlockConfig, dim = c.dModel): Norm => (c.norm === 'rms' ? new RMSNorm(dim) : new LayerNorm(dim, { bias: c.bias !== false }));
 
 /** [B, T, H·dh] → [B, H, T, dh] */
-function splitHeads(x: Tensor, nHead: number): Tensor {
+export function splitHeads(x: Tensor, nHead: number): Tensor {
   const [b, t, d] = x.shape;
   return x.reshape([b!, t!, nHead, (d as number) / nHead]).transpose([0, 2, 1, 3]);
 }
 /** [B, H, T, dh] → [B, T, H·dh] */
-function mergeHeads(x: Tensor): Tensor {
+export function mergeHeads(x: Tensor): Tensor {
   const [b, h, t, dh] = x.shape;
   return x.transpose([0, 2, 1, 3]).reshape([b!, t!, (h as number) * (dh as number)]);
 }

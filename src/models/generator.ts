@@ -1,0 +1,384 @@
+/**
+ * The generative recommender: reads a user's history and generates the next item's semantic ID
+ * (c₁, …, c_L), one code at a time, decoded by beam search constrained to valid IDs.
+ *
+ * Two architectures share the input side and the code head:
+ * - `causal` — a causal transformer over the history items (like SASRec); the hidden state at each
+ *   position feeds a small autoregressive code head. Every position is a training target.
+ * - `lazy` — the OneRec-V2 "lazy decoder-only" design: history items are only embedded and projected
+ *   into keys/values once (no encoder over the context); the depth is in a decoder whose queries are the
+ *   code tokens being generated (causal self-attention over the ≤ L code tokens + cross-attention to the
+ *   history). Training still uses every position: the decoder for target t sees history ≤ t.
+ *
+ * A history item's input embedding is the sum of its code embeddings, plus optional item-id,
+ * event-type and time-gap embeddings. Codes live in a flat token space: level l's code c is token
+ * `offsets[l] + c`, token 0 is padding. The item → code table is an INPUT of the inference graphs, so
+ * items added after training (codes from the tokenizer's incremental path) are usable at once.
+ */
+import { Embedding, Linear, Module, Parameter, RMSNorm, op, type Graph, type Tensor } from '../engine/index.js';
+import { Block, MLP, SelfAttention, attention, causalMask, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
+
+export interface GeneratorConfig {
+  arch: 'causal' | 'lazy';
+  /** Codes per level (K_l), the dedup level included. */
+  codeSizes: number[];
+  /** Items known at training time (item-id embeddings cover these). */
+  numItems: number;
+  maxLen: number;
+  dModel: number;
+  nHead: number;
+  /** Causal: encoder blocks; lazy: decoder blocks. */
+  nLayer: number;
+  dFF?: number;
+  /** Add a learned per-item embedding to the code sum (items unseen in training rely on codes). */
+  itemIdEmbedding: boolean;
+  /** Number of event types (0 = no type embedding). */
+  numEventTypes: number;
+  /** Number of log-scale time-gap buckets (0 = none). */
+  gapBuckets: number;
+  dropout: number;
+}
+
+export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
+  arch: 'causal', codeSizes, numItems, maxLen, dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true,
+  numEventTypes: 0, gapBuckets: 0, dropout: 0.2,
+});
+
+/** Flat token offsets: level l's code c is token offsets[l] + c; token 0 is padding. */
+export function codeOffsets(codeSizes: readonly number[]): Int32Array {
+  const o = new Int32Array(codeSizes.length);
+  let s = 1;
+  codeSizes.forEach((k, l) => { o[l] = s; s += k; });
+  return o;
+}
+
+/**
+ * The item → flat-token table [numItems + 1, L] for the graphs: row i + 1 is item i's codes shifted by
+ * the level offsets; row 0 (padding) holds each level's first token so gathers stay in range (its
+ * losses are masked out).
+ */
+export function itemTokenTable(codes: Int32Array, numItems: number, codeSizes: readonly number[]): Int32Array {
+  const L = codeSizes.length;
+  const off = codeOffsets(codeSizes);
+  const t = new Int32Array((numItems + 1) * L);
+  for (let l = 0; l < L; l++) t[l] = off[l]!;
+  for (let i = 0; i < numItems; i++) for (let l = 0; l < L; l++) t[(i + 1) * L + l] = off[l]! + codes[i * L + l]!;
+  return t;
+}
+
+/** Log-scale bucket of a time gap in seconds (0 = unknown / first event). */
+export function gapBucket(seconds: number, buckets: number): number {
+  if (!(seconds > 0)) return 0;
+  return Math.min(buckets - 1, 1 + Math.floor(Math.log2(1 + seconds / 60)));
+}
+
+/** History inputs of a graph: [B, T] tensors, item tokens = item + 1 (0 = padding), left-padded. */
+export interface HistoryInputs {
+  items: Tensor;
+  /** Float [B, T]: 1 where there is an item. */
+  mask: Tensor;
+  /** Int32 event type + 1 (0 = pad); used when numEventTypes > 0. */
+  types?: Tensor;
+  /** Int32 time-gap bucket; used when gapBuckets > 0. */
+  gaps?: Tensor;
+  /** Flat code tokens of every item [numItems + 1, L] (int32). */
+  itemTokens: Tensor;
+}
+
+/** What the encoder computes once per user and every decode step reuses. */
+export type Context = { kind: 'causal'; h: Tensor } | { kind: 'lazy'; keys: Tensor[]; values: Tensor[]; bias: Tensor };
+
+/** Cross-attention from code-token queries to a memory whose keys/values are computed once. */
+class CrossAttention extends Module {
+  readonly q: Linear;
+  readonly kv: Linear;
+  readonly proj: Linear;
+  readonly qNorm: RMSNorm;
+  readonly kNorm: RMSNorm;
+  constructor(readonly c: BlockConfig) {
+    super();
+    this.q = new Linear(c.dModel, c.dModel, { bias: false });
+    this.kv = new Linear(c.dModel, 2 * c.dModel, { bias: false });
+    this.proj = new Linear(c.dModel, c.dModel, { bias: false });
+    this.qNorm = new RMSNorm(c.dModel / c.nHead);
+    this.kNorm = new RMSNorm(c.dModel / c.nHead);
+  }
+  /** Memory [B, T, d] → keys and values [B, H, T, dh]. */
+  memory(m: Tensor): [Tensor, Tensor] {
+    const d = this.c.dModel;
+    const [k, v] = op.split(this.kv.forward(m), -1, [d, d]).map((t) => splitHeads(t, this.c.nHead)) as [Tensor, Tensor];
+    return [this.kNorm.forward(k), v];
+  }
+  forward(x: Tensor, k: Tensor, v: Tensor, bias: Tensor | null): Tensor {
+    const q = this.qNorm.forward(splitHeads(this.q.forward(x), this.c.nHead));
+    return op.dropout(this.proj.forward(mergeHeads(attention(q, k, v, bias, x.graph.training, this.c.dropout))), this.c.dropout ?? 0, x.graph.training);
+  }
+}
+
+/** Lazy-decoder block: self-attention over the code tokens of one target, cross-attention to history, MLP. */
+class DecoderBlock extends Module {
+  readonly norm1: RMSNorm;
+  readonly self: SelfAttention;
+  readonly norm2: RMSNorm;
+  readonly cross: CrossAttention;
+  readonly norm3: RMSNorm;
+  readonly mlp: MLP;
+  constructor(c: BlockConfig) {
+    super();
+    this.norm1 = new RMSNorm(c.dModel);
+    this.self = new SelfAttention(c);
+    this.norm2 = new RMSNorm(c.dModel);
+    this.cross = new CrossAttention(c);
+    this.norm3 = new RMSNorm(c.dModel);
+    this.mlp = new MLP(c);
+  }
+  /**
+   * x [B, Q·S, d]: Q targets × S code tokens each. Self-attention runs within each target's S tokens
+   * (reshaped to [B·Q, S, d]); cross-attention sees the memory through `crossBias`.
+   */
+  forward(x: Tensor, S: number, k: Tensor, v: Tensor, crossBias: Tensor | null): Tensor {
+    const [b, n, d] = x.shape as [number | string, number, number];
+    const q = n / S;
+    const selfIn = this.norm1.forward(x).reshape([-1, S, d]);
+    x = x.add(this.self.forward(selfIn, S > 1 ? causalMask(x.graph, S) : null).reshape([b, q * S, d]));
+    x = x.add(this.cross.forward(this.norm2.forward(x), k, v, crossBias));
+    return x.add(this.mlp.forward(this.norm3.forward(x)));
+  }
+}
+
+export class Generator extends Module {
+  readonly codeEmb: Embedding;
+  readonly prefixEmb: Embedding;
+  readonly levelEmb: Parameter;
+  readonly itemEmb: Embedding | null;
+  readonly typeEmb: Embedding | null;
+  readonly gapEmb: Embedding | null;
+  readonly pos: Parameter;
+  readonly encoder: Block[];
+  readonly encNorm: RMSNorm;
+  readonly decoder: DecoderBlock[];
+  readonly headNorm: RMSNorm;
+  readonly headMlp: MLP;
+  readonly outNorm: RMSNorm;
+  readonly offsets: Int32Array;
+
+  constructor(readonly c: GeneratorConfig) {
+    super();
+    const block: BlockConfig = { dModel: c.dModel, nHead: c.nHead, dFF: c.dFF ?? 4 * c.dModel, norm: 'rms', mlp: 'swiglu', qkNorm: true, bias: false, dropout: c.dropout };
+    const L = c.codeSizes.length;
+    const vocab = 1 + c.codeSizes.reduce((a, b) => a + b, 0);
+    this.offsets = codeOffsets(c.codeSizes);
+    this.codeEmb = new Embedding(vocab, c.dModel);
+    this.prefixEmb = new Embedding(vocab, c.dModel);
+    this.levelEmb = new Parameter([L, c.dModel], { init: { kind: 'normal', std: 0.02 } });
+    this.itemEmb = c.itemIdEmbedding ? new Embedding(c.numItems + 1, c.dModel) : null;
+    this.typeEmb = c.numEventTypes > 0 ? new Embedding(c.numEventTypes + 1, c.dModel) : null;
+    this.gapEmb = c.gapBuckets > 0 ? new Embedding(c.gapBuckets, c.dModel) : null;
+    this.pos = new Parameter([c.maxLen, c.dModel], { init: { kind: 'normal', std: 0.02 } });
+    const causal = c.arch === 'causal';
+    this.encoder = causal ? Array.from({ length: c.nLayer }, () => new Block(block)) : [];
+    this.encNorm = new RMSNorm(c.dModel);
+    this.decoder = causal ? [] : Array.from({ length: c.nLayer }, () => new DecoderBlock(block));
+    this.headNorm = new RMSNorm(c.dModel);
+    this.headMlp = new MLP(block);
+    this.outNorm = new RMSNorm(c.dModel);
+  }
+
+  get levels(): number { return this.c.codeSizes.length; }
+
+  /** Input embedding of each history position [B, T, d]: Σ code embeddings (+ item, type, gap) + position. */
+  embedHistory(h: HistoryInputs): Tensor {
+    const g = h.items.graph;
+    const T = h.items.dim(1) as number;
+    const toks = op.gather(h.itemTokens, h.items); // [B, T, L]
+    let x = this.codeEmb.forward(toks).sum(2);
+    if (this.itemEmb) {
+      // Items added after training have no id embedding: they map to the zero-masked padding row.
+      const known = op.where(op.greater(h.items, g.scalar(this.c.numItems, 'int32')), g.scalar(0, 'int32'), h.items);
+      x = x.add(this.itemEmb.forward(known));
+    }
+    if (this.typeEmb && h.types) x = x.add(this.typeEmb.forward(h.types));
+    if (this.gapEmb && h.gaps) x = x.add(this.gapEmb.forward(h.gaps));
+    x = x.mul(op.unsqueeze(h.mask, -1)).add(op.slice(this.pos.on(g), 0, this.c.maxLen - T, this.c.maxLen));
+    return op.dropout(x, this.c.dropout, g.training);
+  }
+
+  /** Additive attention bias [B, 1, 1, T] that hides padded history positions. */
+  private keyPadding(mask: Tensor): Tensor {
+    return op.unsqueeze(op.unsqueeze(op.sub(1, mask).mul(-1e9), 1), 1);
+  }
+
+  /** Causal arch: hidden state at every history position [B, T, d]. */
+  encode(h: HistoryInputs): Tensor {
+    let x = this.embedHistory(h);
+    const T = h.items.dim(1) as number;
+    const bias = causalMask(x.graph, T).add(this.keyPadding(h.mask));
+    for (const b of this.encoder) x = b.forward(x, bias);
+    return this.encNorm.forward(x);
+  }
+
+  /** Per-layer keys/values of the history for the lazy decoder. */
+  memory(h: HistoryInputs): { keys: Tensor[]; values: Tensor[] } {
+    const m = this.embedHistory(h);
+    const keys: Tensor[] = [], values: Tensor[] = [];
+    for (const d of this.decoder) {
+      const [k, v] = d.cross.memory(m);
+      keys.push(k); values.push(v);
+    }
+    return { keys, values };
+  }
+
+  /** Level embedding rows [l1 - l0, d]. */
+  private levelRows(g: Graph, l0: number, l1: number): Tensor {
+    return op.slice(this.levelEmb.on(g), 0, l0, l1);
+  }
+
+  /** Causal-arch head: states for the next code given h [..., d] and Σ of the prefix embeddings. */
+  private head(u: Tensor): Tensor {
+    return u.add(this.headMlp.forward(this.headNorm.forward(u)));
+  }
+
+  /** Additive bias [T·S, T]: the S code tokens of target t see history positions ≤ t. */
+  private targetCausalBias(g: Graph, T: number, S: number): Tensor {
+    const m = new Float32Array(T * S * T);
+    for (let t = 0; t < T; t++) for (let s = 0; s < S; s++) for (let j = t + 1; j < T; j++) m[(t * S + s) * T + j] = -1e9;
+    return g.constant(m, [T * S, T], 'float32');
+  }
+
+  /**
+   * Training loss: the sum over levels of the mean cross-entropy of each target's code at that level,
+   * with teacher forcing (the true prefix). targets: [B, T] item tokens (0 = none); weights [B, T].
+   */
+  loss(h: HistoryInputs, targets: Tensor, weights: Tensor): Tensor {
+    const g = targets.graph;
+    const [B, T] = targets.shape as [number, number];
+    const L = this.levels, d = this.c.dModel;
+    const tgt = op.gather(h.itemTokens, targets); // [B, T, L]
+    const P = this.prefixEmb.forward(tgt); // [B, T, L, d]
+    let Z: Tensor; // [B, T, L, d] states that predict each level
+    if (this.c.arch === 'causal') {
+      const hs = op.unsqueeze(this.encode(h), 2); // [B, T, 1, d]
+      const pieces: Tensor[] = [];
+      let acc: Tensor = hs;
+      for (let l = 0; l < L; l++) {
+        if (l > 0) acc = acc.add(op.slice(P, 2, l - 1, l));
+        pieces.push(acc);
+      }
+      Z = this.head(op.concat(pieces, 2).add(this.levelRows(g, 0, L)));
+    } else {
+      const { keys, values } = this.memory(h);
+      const shifted = L > 1 ? op.concat([op.zerosLike(op.slice(P, 2, 0, 1)), op.slice(P, 2, 0, L - 1)], 2) : op.zerosLike(P);
+      const posT = op.unsqueeze(op.slice(this.pos.on(g), 0, this.c.maxLen - T, this.c.maxLen), 1); // [T, 1, d]
+      let x = shifted.add(this.levelRows(g, 0, L)).add(posT).reshape([B, T * L, d]);
+      const bias = this.targetCausalBias(g, T, L).add(this.keyPadding(h.mask));
+      this.decoder.forEach((blk, i) => { x = blk.forward(x, L, keys[i]!, values[i]!, bias); });
+      Z = x.reshape([B, T, L, d]);
+    }
+    const w = weights.reshape([B * T]);
+    let total: Tensor | null = null;
+    for (let l = 0; l < L; l++) {
+      const zl = op.slice(Z, 2, l, l + 1).reshape([B * T, d]);
+      const cls = op.slice(tgt, 2, l, l + 1).reshape([B * T]).sub(g.scalar(this.offsets[l]!, 'int32'));
+      const ce = op.crossEntropy(this.levelLogits(zl, l), cls, { weights: w });
+      total = total ? total.add(ce) : ce;
+    }
+    return total!;
+  }
+
+  /** Inference: the per-user context, computed once per request. */
+  context(h: HistoryInputs): Context {
+    if (this.c.arch === 'causal') {
+      const T = h.items.dim(1) as number;
+      return { kind: 'causal', h: op.squeeze(op.slice(this.encode(h), 1, T - 1, T), 1) };
+    }
+    const { keys, values } = this.memory(h);
+    return { kind: 'lazy', keys, values, bias: this.keyPadding(h.mask) };
+  }
+
+  /**
+   * Inference decode step for `level`: log-probabilities [N, K_level] of the next code for N beam rows.
+   * rowUser [N] picks each row's user context (so the context is never recomputed per beam);
+   * prefix [N, level] holds the flat tokens decoded so far (null at level 0).
+   */
+  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number): Tensor {
+    const g = rowUser.graph;
+    const d = this.c.dModel;
+    let z: Tensor;
+    if (ctx.kind === 'causal') {
+      let u = op.gather(ctx.h, rowUser).add(this.levelRows(g, level, level + 1));
+      if (prefix) u = u.add(this.prefixEmb.forward(prefix).sum(1));
+      z = this.head(u);
+    } else {
+      const S = level + 1;
+      const N = rowUser.dim(0);
+      const lastPos = op.slice(this.pos.on(g), 0, this.c.maxLen - 1, this.c.maxLen); // [1, d]
+      let x = this.levelRows(g, 0, S).add(lastPos); // [S, d]
+      if (prefix) {
+        const P = this.prefixEmb.forward(prefix); // [N, level, d]
+        x = op.concat([op.zerosLike(op.slice(P, 1, 0, 1)), P], 1).add(x);
+      } else {
+        x = op.unsqueeze(x, 0).add(op.zerosLike(op.unsqueeze(op.unsqueeze(op.cast(rowUser, 'float32'), -1), -1)));
+      }
+      const bias = op.gather(ctx.bias, rowUser);
+      this.decoder.forEach((blk, i) => {
+        x = blk.forward(x, S, op.gather(ctx.keys[i]!, rowUser), op.gather(ctx.values[i]!, rowUser), bias);
+      });
+      void N;
+      z = op.squeeze(op.slice(x, 1, S - 1, S), 1).reshape([-1, d]);
+    }
+    return this.levelLogits(z, level).logSoftmax(-1);
+  }
+
+  /** Log-probabilities of level l's codes [N, K_l] from head states [N, d]. */
+  levelLogits(z: Tensor, level: number): Tensor {
+    const g = z.graph;
+    const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
+    const table = op.slice(this.codeEmb.table(g), 0, off, off + K);
+    return op.gemm(this.outNorm.forward(z), table, false, true);
+  }
+}
+
+/** Names of the context tensors passed from the encode graph to the decode graphs. */
+export function contextNames(c: GeneratorConfig): string[] {
+  if (c.arch === 'causal') return ['ctx_h'];
+  return [...Array.from({ length: c.nLayer }, (_, i) => [`ctx_k${i}`, `ctx_v${i}`]).flat(), 'ctx_bias'];
+}
+
+/**
+ * Inference graphs of a generator: `encode` (history → context, once per user) and one `decode` per
+ * level (context rows + prefix → log-probs of the next code). Users and beam rows are dynamic dims.
+ */
+export function buildEncodeGraph(model: Generator, g: Graph): Record<string, Tensor> {
+  const c = model.c, T = c.maxLen, L = c.codeSizes.length;
+  const h: HistoryInputs = {
+    items: g.input('items', 'int32', ['users', T]),
+    mask: g.input('mask', 'float32', ['users', T]),
+    itemTokens: g.input('item_tokens', 'int32', ['catalog', L]),
+    ...(c.numEventTypes > 0 ? { types: g.input('types', 'int32', ['users', T]) } : {}),
+    ...(c.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', ['users', T]) } : {}),
+  };
+  const ctx = model.context(h);
+  const names = contextNames(c);
+  if (ctx.kind === 'causal') return { [names[0]!]: ctx.h };
+  const out: Record<string, Tensor> = {};
+  ctx.keys.forEach((k, i) => { out[`ctx_k${i}`] = k; out[`ctx_v${i}`] = ctx.values[i]!; });
+  out.ctx_bias = ctx.bias;
+  return out;
+}
+
+export function buildDecodeGraph(model: Generator, g: Graph, level: number): Record<string, Tensor> {
+  const c = model.c, d = c.dModel, T = c.maxLen, H = c.nHead;
+  let ctx: Context;
+  if (c.arch === 'causal') ctx = { kind: 'causal', h: g.input('ctx_h', 'float32', ['users', d]) };
+  else {
+    const keys: Tensor[] = [], values: Tensor[] = [];
+    for (let i = 0; i < c.nLayer; i++) {
+      keys.push(g.input(`ctx_k${i}`, 'float32', ['users', H, T, d / H]));
+      values.push(g.input(`ctx_v${i}`, 'float32', ['users', H, T, d / H]));
+    }
+    ctx = { kind: 'lazy', keys, values, bias: g.input('ctx_bias', 'float32', ['users', 1, 1, T]) };
+  }
+  const rowUser = g.input('row_user', 'int32', ['rows']);
+  const prefix = level > 0 ? g.input('prefix', 'int32', ['rows', level]) : null;
+  return { logp: model.decodeStep(ctx, rowUser, prefix, level) };
+}

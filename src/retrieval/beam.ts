@@ -1,0 +1,138 @@
+/**
+ * Batched beam search over semantic IDs, constrained by the code trie: only valid prefixes are ever
+ * extended, so every result is a real item (0 invalid codes). Items to exclude (already seen, hidden)
+ * are removed INSIDE the search: a subtree whose items are all excluded is never entered, so the search
+ * returns k items whenever the catalogue has them. The per-user context is computed once by the caller;
+ * `decode` only maps beam rows to their user (rowUser).
+ */
+import type { CodeTrie } from './code-trie.js';
+
+/** Log-probabilities [N, K_level] of the next code for N rows (beam prefixes of their users). */
+export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number) => Promise<Float32Array>;
+
+export interface BeamOptions {
+  beam: number;
+  /** Results per user (≤ beam). */
+  k: number;
+  /** Flat-token offset of each level (token = offsets[l] + code). */
+  offsets: Int32Array;
+  /** Items to exclude for user u (seen, deleted), or null. */
+  exclude?: (u: number) => ArrayLike<number> | null;
+}
+
+export interface BeamResult {
+  /** [users × k] item ids, −1 where fewer were found. */
+  items: Int32Array;
+  /** [users × k] log-probabilities of the items' full codes. */
+  scores: Float32Array;
+}
+
+/** Keeps the `cap` best (score, payload) pairs seen: a min-heap on score. */
+class TopK {
+  readonly score: Float32Array;
+  readonly a: Int32Array;
+  readonly b: Int32Array;
+  size = 0;
+  constructor(readonly cap: number) {
+    this.score = new Float32Array(cap); this.a = new Int32Array(cap); this.b = new Int32Array(cap);
+  }
+  reset(): void { this.size = 0; }
+  push(s: number, a: number, b: number): void {
+    if (this.size < this.cap) {
+      let i = this.size++;
+      while (i > 0) {
+        const p = (i - 1) >> 1;
+        if (this.score[p]! <= s) break;
+        this.move(i, p); i = p;
+      }
+      this.set(i, s, a, b);
+    } else if (s > this.score[0]!) {
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i, ms = s;
+        if (l < this.size && this.score[l]! < ms) { m = l; ms = this.score[l]!; }
+        if (r < this.size && this.score[r]! < ms) { m = r; }
+        if (m === i) break;
+        this.move(i, m); i = m;
+      }
+      this.set(i, s, a, b);
+    }
+  }
+  /** Indices into the heap arrays, best first. */
+  sorted(): number[] {
+    return Array.from({ length: this.size }, (_, i) => i).sort((x, y) => this.score[y]! - this.score[x]!);
+  }
+  private move(to: number, from: number): void {
+    this.score[to] = this.score[from]!; this.a[to] = this.a[from]!; this.b[to] = this.b[from]!;
+  }
+  private set(i: number, s: number, a: number, b: number): void {
+    this.score[i] = s; this.a[i] = a; this.b[i] = b;
+  }
+}
+
+export async function beamSearch(trie: CodeTrie, users: number, decode: DecodeFn, opts: BeamOptions): Promise<BeamResult> {
+  const L = trie.levels, W = opts.beam, k = Math.min(opts.k, W);
+  const excluded = Array.from({ length: users }, (_, u) => {
+    const items = opts.exclude?.(u);
+    return items && items.length ? trie.excludedCounts(items) : null;
+  });
+  // Beam state: per user up to W rows of (node at current level, score, tokens so far).
+  let count = new Int32Array(users).fill(1);
+  let node = new Int32Array(users * W);
+  let score = new Float32Array(users * W);
+  let tokens = new Int32Array(users * W * L);
+  const heap = new TopK(W);
+
+  for (let level = 0; level < L; level++) {
+    let rows = 0;
+    for (let u = 0; u < users; u++) rows += count[u]!;
+    const rowUser = new Int32Array(rows);
+    const prefix = new Int32Array(rows * level);
+    const rowOf = new Int32Array(users * W);
+    let r = 0;
+    for (let u = 0; u < users; u++) {
+      for (let j = 0; j < count[u]!; j++, r++) {
+        rowUser[r] = u;
+        rowOf[u * W + j] = r;
+        for (let l = 0; l < level; l++) prefix[r * level + l] = tokens[(u * W + j) * L + l]!;
+      }
+    }
+    if (rows === 0) break;
+    const logp = await decode(level, rowUser, prefix, rows);
+    const K = logp.length / rows;
+    const start = trie.childStart[level]!, codeOf = trie.childCode[level]!, below = trie.itemCount[level + 1]!;
+
+    const nCount = new Int32Array(users), nNode = new Int32Array(users * W), nScore = new Float32Array(users * W), nTokens = new Int32Array(users * W * L);
+    for (let u = 0; u < users; u++) {
+      heap.reset();
+      const ex = excluded[u]?.[level + 1];
+      for (let j = 0; j < count[u]!; j++) {
+        const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!, base = score[slot]!;
+        for (let c = start[parent]!; c < start[parent + 1]!; c++) {
+          if (ex && below[c]! - (ex.get(c) ?? 0) <= 0) continue;
+          heap.push(base + logp[row * K + codeOf[c]!]!, c, j);
+        }
+      }
+      const best = heap.sorted();
+      nCount[u] = best.length;
+      best.forEach((h, i) => {
+        const slot = u * W + i, from = (u * W + heap.b[h]!) * L;
+        nNode[slot] = heap.a[h]!;
+        nScore[slot] = heap.score[h]!;
+        nTokens.set(tokens.subarray(from, from + level), slot * L);
+        nTokens[slot * L + level] = opts.offsets[level]! + codeOf[heap.a[h]!]!;
+      });
+    }
+    count = nCount; node = nNode; score = nScore; tokens = nTokens;
+  }
+
+  const items = new Int32Array(users * k).fill(-1), scores = new Float32Array(users * k).fill(-Infinity);
+  for (let u = 0; u < users; u++) {
+    for (let j = 0; j < Math.min(k, count[u]!); j++) {
+      items[u * k + j] = trie.leafItem[node[u * W + j]!]!;
+      scores[u * k + j] = score[u * W + j]!;
+    }
+  }
+  return { items, scores };
+}

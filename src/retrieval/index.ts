@@ -1,0 +1,2 @@
+export { CodeTrie } from './code-trie.js';
+export { beamSearch, type BeamOptions, type BeamResult, type DecodeFn } from './beam.js';
