@@ -70,6 +70,11 @@ export class ItemKnn {
 
   get numItems(): number { return this.prior.length; }
 
+  /** The same neighbourhoods scored with another recency decay (no refit). */
+  withOptions(o: { recency?: number }): ItemKnn {
+    return new ItemKnn(this.offsets, this.ids, this.sims, this.prior, { ...this.opts, ...o });
+  }
+
   static fit(split: Split, opts: ItemKnnOptions): ItemKnn {
     if (!(Number.isInteger(opts.neighbours) && opts.neighbours >= 1) || !(opts.shrink >= 0)) {
       throw new GenrecError('GENREC_E_CONFIG', `item-kNN needs neighbours ≥ 1 and shrink ≥ 0, got ${opts.neighbours} and ${opts.shrink}`, 'pass e.g. neighbours 100, shrink 10');

@@ -1,0 +1,135 @@
+/**
+ * A trained generator ready to recommend: the bundle's exported graphs in ORT sessions, the item →
+ * code table and the trie. `recommend` encodes each user's history once, then runs the trie-constrained
+ * beam search; items inserted after training get codes from the tokenizer's incremental path and are
+ * added with `addItems` (they join the trie, and their history embedding comes from their codes).
+ */
+import { GenrecError, createSession, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
+import { codeOffsets, contextNames, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
+import { readBundle, type BundleManifest } from '../train/bundle.js';
+import { beamSearch, type BeamResult } from './beam.js';
+import { CodeTrie } from './code-trie.js';
+
+/** Histories of U users as the model reads them: [U, T] left-padded, oldest first. */
+export interface HistoryBatch {
+  users: number;
+  /** Dense item ids + 1 (0 = padding). */
+  items: Int32Array;
+  /** Event type + 1 (0 = padding); needed when the model uses event types. */
+  types?: Int32Array;
+  /** Seconds since the previous event (0 for the first / unknown); bucketed here. */
+  gapSeconds?: Float32Array;
+}
+
+export interface RecommendOptions {
+  k: number;
+  beam: number;
+  /** Dense item ids to exclude for user u (seen, deleted, filtered), or null. */
+  exclude?: (u: number) => ArrayLike<number> | null;
+}
+
+export class GenerativeModel {
+  private trie: CodeTrie;
+  private tokens: Int32Array;
+  private numItems: number;
+  private codes: Int32Array;
+  readonly offsets: Int32Array;
+
+  private constructor(
+    readonly manifest: BundleManifest,
+    readonly itemIds: string[],
+    codes: Int32Array,
+    private readonly encode: ort.InferenceSession,
+    private readonly decode: ort.InferenceSession[],
+  ) {
+    const c = manifest.model.config;
+    this.codes = codes;
+    this.numItems = itemIds.length;
+    this.offsets = codeOffsets(c.codeSizes);
+    this.tokens = itemTokenTable(codes, this.numItems, c.codeSizes);
+    this.trie = new CodeTrie(codes, this.numItems, c.codeSizes);
+  }
+
+  static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
+    const b = readBundle(dir);
+    const encode = await createSession(b.encode, runtime);
+    const decode = await Promise.all(b.decode.map((bytes) => createSession(bytes, runtime)));
+    return new GenerativeModel(b.manifest, b.itemIds, b.codes, encode, decode);
+  }
+
+  get config(): GeneratorConfig { return this.manifest.model.config; }
+  get version(): number { return this.manifest.version; }
+  get items(): number { return this.numItems; }
+  get maxLen(): number { return this.config.maxLen; }
+
+  /** The semantic ID of an item. */
+  codeOf(item: number): Int32Array {
+    const L = this.config.codeSizes.length;
+    return this.codes.subarray(item * L, item * L + L);
+  }
+
+  /** Add items (with codes from the tokenizer's incremental path); returns their dense ids. */
+  addItems(ids: string[], codes: Int32Array): number[] {
+    const c = this.config, L = c.codeSizes.length;
+    if (codes.length !== ids.length * L) throw new GenrecError('GENREC_E_CODES', `got ${codes.length} codes for ${ids.length} items of ${L} levels`, 'pass L codes per item');
+    const merged = new Int32Array(this.codes.length + codes.length);
+    merged.set(this.codes);
+    merged.set(codes, this.codes.length);
+    const trie = new CodeTrie(merged, this.numItems + ids.length, c.codeSizes); // validates uniqueness first
+    const first = this.numItems;
+    this.codes = merged;
+    this.itemIds.push(...ids);
+    this.numItems += ids.length;
+    this.tokens = itemTokenTable(merged, this.numItems, c.codeSizes);
+    this.trie = trie;
+    return ids.map((_, i) => first + i);
+  }
+
+  async recommend(h: HistoryBatch, opts: RecommendOptions): Promise<BeamResult> {
+    const c = this.config, T = c.maxLen, U = h.users, L = c.codeSizes.length;
+    if (h.items.length !== U * T) throw new GenrecError('GENREC_E_SHAPE', `history batch has ${h.items.length} tokens, expected ${U}×${T}`, 'left-pad histories to the model length');
+    const mask = new Float32Array(U * T);
+    for (let i = 0; i < mask.length; i++) mask[i] = h.items[i]! > 0 ? 1 : 0;
+    const feeds: Record<string, ort.Tensor> = {
+      items: toOrt(h.items, [U, T]), mask: toOrt(mask, [U, T]), item_tokens: toOrt(this.tokens, [this.numItems + 1, L]),
+    };
+    if (c.numEventTypes > 0) feeds.types = toOrt(h.types ?? new Int32Array(U * T), [U, T]);
+    if (c.gapBuckets > 0) {
+      const gaps = new Int32Array(U * T);
+      if (h.gapSeconds) for (let i = 0; i < gaps.length; i++) gaps[i] = gapBucket(h.gapSeconds[i]!, c.gapBuckets);
+      feeds.gaps = toOrt(gaps, [U, T]);
+    }
+    const ctx = await this.encode.run(feeds);
+    const names = contextNames(c);
+    return beamSearch(this.trie, U, async (level, rowUser, prefix, rows) => {
+      const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
+      for (const n of names) f[n] = ctx[n]!;
+      if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
+      return (await this.decode[level]!.run(f)).logp!.data as Float32Array;
+    }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+  }
+
+  /**
+   * Why an item was recommended: the history items whose semantic ID shares the longest prefix with
+   * it (most recent first), and that prefix.
+   */
+  explain(item: number, history: ArrayLike<number>, max = 3): { items: number[]; sharedPrefix: number[] } {
+    const target = this.codeOf(item);
+    let best = 0;
+    const byLen: number[][] = [];
+    for (let i = history.length - 1; i >= 0; i--) {
+      const h = history[i]!;
+      if (h < 0 || h >= this.numItems || h === item) continue;
+      const code = this.codeOf(h);
+      let n = 0;
+      while (n < target.length && code[n] === target[n]) n++;
+      (byLen[n] ??= []).push(h);
+      best = Math.max(best, n);
+    }
+    return { items: (byLen[best] ?? []).filter((v, i, a) => a.indexOf(v) === i).slice(0, max), sharedPrefix: Array.from(target.subarray(0, best)) };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.encode.release(), ...this.decode.map((d) => d.release())]);
+  }
+}

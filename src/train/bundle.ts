@@ -1,0 +1,131 @@
+/**
+ * The model bundle: everything `eval` and `serve` need to use a trained generator, in one versioned
+ * directory written by `genrec train`:
+ *
+ *   manifest.json        format/version, model config, tokenizer summary, data snapshot, metrics, files
+ *   model.safetensors    the parameters (the best epoch's)
+ *   encode.onnx          history → per-user context (run once per request)
+ *   decode-<l>.onnx      context rows + code prefix → log-probs of level l's codes
+ *   codes.safetensors    item → semantic ID table (int32 stored as float32-exact values) and level sizes
+ *   items.json           external item ids in dense order
+ *
+ * Bundles are written to a temp directory and renamed into place, so a reader never sees half a bundle;
+ * the newest complete one is found by its version number.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { GenrecError, exportOnnx, saveCheckpoint, saveSafetensors, loadSafetensors, writeFileAtomic, type Module } from '../engine/index.js';
+import { Generator, buildDecodeGraph, buildEncodeGraph, type GeneratorConfig } from '../models/generator.js';
+
+export const BUNDLE_FORMAT = 'genrec-bundle';
+export const BUNDLE_VERSION = 1;
+
+export interface BundleManifest {
+  format: typeof BUNDLE_FORMAT;
+  formatVersion: number;
+  /** Monotonic bundle number within its models directory. */
+  version: number;
+  createdAt: string;
+  model: { kind: 'generator'; config: GeneratorConfig; parameters: number };
+  tokenizer: { version: number; codeSizes: number[]; items: number; [k: string]: unknown };
+  data: { label: string; users: number; items: number; events: number; [k: string]: unknown };
+  metrics: Record<string, number>;
+  train: Record<string, unknown>;
+  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string };
+}
+
+export interface WriteBundleInput {
+  model: Generator;
+  /** [numItems × L] codes of every item the bundle knows. */
+  codes: Int32Array;
+  itemIds: string[];
+  tokenizer: { version: number; [k: string]: unknown };
+  data: BundleManifest['data'];
+  metrics?: Record<string, number>;
+  train?: Record<string, unknown>;
+}
+
+/** Versions of the complete bundles under `modelsDir`, ascending. */
+export function bundleVersions(modelsDir: string): number[] {
+  if (!existsSync(modelsDir)) return [];
+  return readdirSync(modelsDir)
+    .map((n) => /^v(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => !!m && existsSync(join(modelsDir, m[0], 'manifest.json')))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+export function latestBundle(modelsDir: string): string | null {
+  const v = bundleVersions(modelsDir);
+  return v.length ? join(modelsDir, `v${v[v.length - 1]}`) : null;
+}
+
+/** Write a new bundle `v<N+1>` under modelsDir; returns its path. */
+export function writeBundle(modelsDir: string, input: WriteBundleInput): string {
+  const { model, codes, itemIds } = input;
+  const c = model.c, L = c.codeSizes.length;
+  if (codes.length !== itemIds.length * L) {
+    throw new GenrecError('GENREC_E_BUNDLE', `codes cover ${codes.length / L} items but ${itemIds.length} item ids were given`, 'pass the codes of every item');
+  }
+  mkdirSync(modelsDir, { recursive: true });
+  const versions = bundleVersions(modelsDir);
+  const version = (versions[versions.length - 1] ?? 0) + 1;
+  const tmp = join(modelsDir, `.v${version}.${process.pid}.tmp`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  const exportGraph = (name: string, build: Parameters<typeof exportOnnx>[0]['build']) => {
+    writeFileAtomic(join(tmp, name), exportOnnx({ module: model as Module, build, name }));
+    return name;
+  };
+  const files: BundleManifest['files'] = {
+    checkpoint: 'model.safetensors',
+    encode: exportGraph('encode.onnx', (g) => buildEncodeGraph(model, g)),
+    decode: Array.from({ length: L }, (_, l) => exportGraph(`decode-${l}.onnx`, (g) => buildDecodeGraph(model, g, l))),
+    codes: 'codes.safetensors',
+    items: 'items.json',
+  };
+  saveCheckpoint(join(tmp, files.checkpoint), model);
+  saveSafetensors(join(tmp, files.codes), new Map([['codes', { data: Float32Array.from(codes), shape: [itemIds.length, L] }]]), { codeSizes: JSON.stringify(c.codeSizes) });
+  writeFileAtomic(join(tmp, files.items), Buffer.from(JSON.stringify(itemIds)));
+  const manifest: BundleManifest = {
+    format: BUNDLE_FORMAT, formatVersion: BUNDLE_VERSION, version, createdAt: new Date().toISOString(),
+    model: { kind: 'generator', config: c, parameters: model.numParameters() },
+    tokenizer: { ...input.tokenizer, codeSizes: c.codeSizes, items: itemIds.length },
+    data: input.data, metrics: input.metrics ?? {}, train: input.train ?? {}, files,
+  };
+  writeFileAtomic(join(tmp, 'manifest.json'), Buffer.from(JSON.stringify(manifest, null, 2)));
+  const dest = join(modelsDir, `v${version}`);
+  renameSync(tmp, dest);
+  return dest;
+}
+
+export interface LoadedBundle {
+  dir: string;
+  manifest: BundleManifest;
+  codes: Int32Array;
+  itemIds: string[];
+  encode: Uint8Array;
+  decode: Uint8Array[];
+}
+
+/** Read and validate a bundle directory (not its parameters: the exported graphs embed them). */
+export function readBundle(dir: string): LoadedBundle {
+  const bad = (why: string) => new GenrecError('GENREC_E_BUNDLE', `${dir} is not a usable model bundle: ${why}`, 'train a model with `genrec train`, or point at a bundle directory (…/models/vN)');
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
+  } catch (e) {
+    throw bad(`cannot read manifest.json (${(e as Error).message})`);
+  }
+  if (manifest.format !== BUNDLE_FORMAT) throw bad(`format is ${String(manifest.format)}`);
+  if (manifest.formatVersion > BUNDLE_VERSION) throw bad(`written by a newer genrec (bundle format ${manifest.formatVersion}); upgrade genrec`);
+  const L = manifest.model.config.codeSizes.length;
+  if (manifest.files.decode.length !== L) throw bad(`has ${manifest.files.decode.length} decode graphs for ${L} code levels`);
+  const read = (f: string) => {
+    try { return readFileSync(join(dir, f)); } catch (e) { throw bad(`missing ${f} (${(e as Error).message})`); }
+  };
+  const itemIds = JSON.parse(read(manifest.files.items).toString('utf8')) as string[];
+  const t = loadSafetensors(join(dir, manifest.files.codes)).tensors.get('codes');
+  if (!t || t.shape[0] !== itemIds.length || t.shape[1] !== L) throw bad('codes do not match the item list');
+  return { dir, manifest, codes: Int32Array.from(t.data), itemIds, encode: read(manifest.files.encode), decode: manifest.files.decode.map(read) };
+}
