@@ -1,0 +1,20 @@
+/**
+ * The generator as a `Ranker` for the evaluation harness: beam search over semantic IDs through the
+ * exported graphs (never a softmax over item ids), seen items excluded inside the search.
+ */
+import type { GenerativeModel } from '../retrieval/generative.js';
+import type { Ranker, RankBatch } from './harness.js';
+
+export function generativeRanker(gm: GenerativeModel, opts: { beam: number; batchSize?: number; name?: string }): Ranker {
+  const T = gm.maxLen;
+  const run = async (b: RankBatch, k: number, excludeSeen: boolean) => {
+    const rows = b.rows;
+    const items = b.batch.inputs.subarray(0, rows * T);
+    const r = await gm.recommend({ users: rows, items }, {
+      k, beam: Math.max(opts.beam, k),
+      ...(excludeSeen ? { exclude: (u: number) => b.items.subarray(b.historyStart[u]!, b.historyEnd[u]!) } : {}),
+    });
+    return r.items;
+  };
+  return { name: opts.name ?? 'genrec', maxLen: T, batchSize: opts.batchSize ?? 256, topK: run };
+}

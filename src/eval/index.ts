@@ -1,0 +1,6 @@
+export { MetricAccumulator, rankingMetrics, meanOverRuns, DEFAULT_KS, NO_ITEM, type Metrics } from './metrics.js';
+export { topKRows, maskSeen } from './topk.js';
+export { evaluate, flatMetrics, scoreRanker, checkTopK, type Ranker, type RankBatch, type EvaluateOptions, type EvalResult } from './harness.js';
+export { markdownTable, qualityMarkdown } from './report.js';
+export { modelFactories, mostpop, itemknn, sasrec, sasrecConfig, sasrecRanker, trainSasRec, type ModelFactory, type QualityContext, type TrainedModel } from './models.js';
+export { generativeRanker } from './generative-ranker.js';
