@@ -7,6 +7,8 @@
 import { Option } from 'commander';
 import { GenrecError } from '../src/engine/errors.js';
 import { engine } from './engine.js';
+import { ingest } from './ingest.js';
+import { quality } from './quality.js';
 
 export interface BenchSuiteOption {
   /** commander-style flags, e.g. `--steps <n>`; the value reaches `run` under the camel-cased name. */
@@ -27,6 +29,8 @@ export type BenchResult = { suite: string } & Record<string, unknown>;
 // One line per suite, e.g. `[engine.name]: engine,` after `import { engine } from './engine.js';`.
 export const suites: Record<string, BenchSuite> = {
   [engine.name]: engine,
+  [ingest.name]: ingest,
+  [quality.name]: quality,
 };
 
 export function listSuites(): BenchSuite[] {

@@ -1,0 +1,122 @@
+/**
+ * `genrec bench quality`: trains and evaluates recommenders on a dataset folder under the standard
+ * protocol (../shared/datasets/README.md): per-user leave-one-out, ranking over the full catalogue,
+ * Recall/NDCG at 5/10/20 with seen items excluded (primary) and included, model selection on the
+ * validation part, means over seeds. The dataset label is only a name: the history cap comes from
+ * --max-len or the data (the 95th percentile of training history lengths, at most 200).
+ */
+import type { BenchSuite } from './index.js';
+
+const MODEL_OPTIONS = [
+  { flags: '--d-model <n>', description: 'SASRec width (default 64)' },
+  { flags: '--heads <n>', description: 'SASRec attention heads (default 2)' },
+  { flags: '--blocks <n>', description: 'SASRec transformer blocks (default 2)' },
+  { flags: '--dropout <p>', description: 'SASRec dropout (default 0.5)' },
+  { flags: '--lr <x>', description: 'peak learning rate (default 1e-3)' },
+  { flags: '--weight-decay <x>', description: 'AdamW weight decay (default 0.1)' },
+  { flags: '--batch-size <n>', description: 'training batch size (default 128)' },
+  { flags: '--warmup-steps <n>', description: 'linear warm-up steps (default 100)' },
+  { flags: '--patience <n>', description: 'early stopping: evaluations without improvement (default 20)' },
+  { flags: '--eval-every <n>', description: 'validate every n epochs (default 1)' },
+  { flags: '--windows <mode>', description: 'training rows: last (one per user) or all (every window)' },
+  { flags: '--d-ff <n>', description: 'SASRec MLP width (default 4·d)' },
+  { flags: '--emb-scale <bool>', description: 'scale item embeddings by √d (default true)' },
+  { flags: '--topk <mode>', description: 'SASRec test-time top-k: ort (in the graph) or js' },
+  { flags: '--valid-limit <n>', description: 'validate on the first n cases only (faster epochs)' },
+  { flags: '--knn-neighbours <list>', description: 'item-kNN neighbourhood sizes tried on validation (default 20,50,100,200)' },
+  { flags: '--knn-shrink <list>', description: 'item-kNN shrinkage values tried (default 0,10,100)' },
+  { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 1,0.8,0.5)' },
+];
+
+export const quality: BenchSuite = {
+  name: 'quality',
+  description: 'train + evaluate recommenders (leave-one-out, full-catalogue Recall/NDCG@5/10/20, mean over seeds)',
+  options: [
+    { flags: '--dataset <label>', description: 'a name for the report (nothing depends on it)' },
+    { flags: '--path <dir>', description: 'dataset folder' },
+    { flags: '--format <fmt>', description: 'dataset format: s3rec, movielens, recbole or auto', default: 'auto' },
+    { flags: '--seeds <n>', description: 'seeds per model (means and std over them)', default: '3' },
+    { flags: '--seed <n>', description: 'first seed', default: '1' },
+    { flags: '--models <list>', description: 'comma-separated models (default: all registered)' },
+    { flags: '--max-len <n>', description: 'history cap (default: 95th percentile of training lengths, ≤ 200)' },
+    { flags: '--epochs <n>', description: 'maximum epochs of neural models (default 200; early stopping)' },
+    { flags: '--run-dir <dir>', description: 'where checkpoints, curves and the report go (default runs/quality-<label>-<time>)' },
+    { flags: '--threads <n>', description: 'ORT intra-op threads (0 = all cores)', default: '0' },
+    ...MODEL_OPTIONS,
+  ],
+  async run(opts) {
+    const { GenrecError, log } = await import('../src/engine/index.js');
+    const { loadDataset, leaveOneOut } = await import('../src/data/index.js');
+    const { evaluate, flatMetrics, meanOverRuns, modelFactories, qualityMarkdown } = await import('../src/eval/index.js');
+    const { RunDir } = await import('../src/train/index.js');
+
+    if (!opts.path) throw new GenrecError('GENREC_E_USAGE', 'bench quality needs --path DIR', 'e.g. --path ../shared/datasets/amazon-beauty --format s3rec');
+    const intOpt = (key: string, min: number): number | undefined => {
+      if (opts[key] === undefined) return undefined;
+      const v = Number(opts[key]);
+      if (!(Number.isInteger(v) && v >= min)) throw new GenrecError('GENREC_E_USAGE', `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be an integer ≥ ${min}, got '${String(opts[key])}'`, 'pass a whole number');
+      return v;
+    };
+    const seeds = intOpt('seeds', 1)!, firstSeed = intOpt('seed', 0)!;
+    const names = opts.models ? String(opts.models).split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(modelFactories);
+    for (const n of names) {
+      if (!Object.hasOwn(modelFactories, n)) {
+        throw new GenrecError('GENREC_E_USAGE', `unknown model '${n}'`, `models: ${Object.keys(modelFactories).join(', ')}`, { model: n });
+      }
+    }
+    const threads = intOpt('threads', 0) ?? 0;
+    const runtime = threads > 0 ? { threads } : undefined;
+
+    const t0 = performance.now();
+    const ds = await loadDataset({ format: String(opts.format ?? 'auto') as 'auto', path: String(opts.path), ...(opts.dataset ? { label: String(opts.dataset) } : {}) });
+    const label = String(opts.dataset ?? ds.label);
+    const split = leaveOneOut(ds.interactions);
+    const inter = split.interactions;
+    const lengths = new Float64Array(inter.numUsers);
+    for (let u = 0; u < inter.numUsers; u++) lengths[u] = split.trainEnd[u]! - inter.userOffsets[u]!;
+    lengths.sort();
+    const p95 = lengths[Math.min(lengths.length - 1, Math.floor(0.95 * lengths.length))] ?? 1;
+    const maxLen = intOpt('maxLen', 1) ?? Math.max(2, Math.min(200, p95));
+    log.info({ label, users: inter.numUsers, items: inter.numItems, events: inter.items.length, maxLen, p95TrainLength: p95, loadS: Number(((performance.now() - t0) / 1000).toFixed(2)) }, 'quality: data loaded');
+
+    const runDir = opts.runDir ? new RunDir(String(opts.runDir)) : RunDir.fresh('runs', `quality-${label}`);
+    const perModel: Record<string, Array<Record<string, number>>> = {};
+    const infos: Record<string, unknown[]> = {};
+    for (const name of names) {
+      perModel[name] = []; infos[name] = [];
+      for (let i = 0; i < seeds; i++) {
+        const seed = firstSeed + i;
+        const ctx = {
+          dataset: ds, split, seed, runDir: runDir.sub(`${name}-seed${seed}`), maxLen,
+          ...(opts.epochs !== undefined ? { epochs: intOpt('epochs', 1)! } : {}),
+          options: opts, ...(runtime ? { runtime } : {}),
+        };
+        const trained = await modelFactories[name]!(ctx);
+        try {
+          const r = await evaluate(trained.ranker, split, 'test');
+          const m: Record<string, number> = { ...flatMetrics(r), train_s: trained.trainSeconds, eval_s: r.seconds };
+          perModel[name]!.push(m);
+          infos[name]!.push(trained.info);
+          log.info({ model: name, seed, 'recall@10': m['recall@10'], 'ndcg@10': m['ndcg@10'], 'recall@10_incl_seen': m['recall@10_incl_seen'], 'ndcg@10_incl_seen': m['ndcg@10_incl_seen'], trainS: Math.round(trained.trainSeconds), seenLeaks: r.seenLeaks }, 'quality: test');
+        } finally {
+          await trained.dispose?.();
+        }
+      }
+    }
+
+    const keys = ['recall@5', 'ndcg@5', 'recall@10', 'ndcg@10', 'recall@20', 'ndcg@20', 'recall@10_std', 'ndcg@10_std', 'recall@10_incl_seen', 'ndcg@10_incl_seen', 'invalid_rate', 'train_s'];
+    const models: Record<string, Record<string, number>> = {};
+    for (const name of names) {
+      const mean = meanOverRuns(perModel[name]!, ['recall@10', 'ndcg@10']);
+      models[name] = Object.fromEntries(keys.map((k) => [k, mean[k]!]));
+    }
+    const totalS = (performance.now() - t0) / 1000;
+    runDir.writeJson('results.json', { suite: 'quality', dataset: label, seeds, maxLen, models, runs: perModel, info: infos, seconds: totalS });
+    runDir.writeText('quality.md', qualityMarkdown(`${label}: ${seeds} seed(s), history cap ${maxLen}`, models, [
+      `${inter.numUsers} users, ${inter.numItems} items, ${inter.items.length} events; leave-one-out; full-catalogue ranking`,
+      `data: ${String(opts.path)} (${String(opts.format ?? 'auto')}); total ${totalS.toFixed(0)} s`,
+    ]));
+    log.info({ runDir: runDir.path }, 'quality: report written');
+    return { dataset: label, seeds, models, max_len: maxLen, run_dir: runDir.path };
+  },
+};
