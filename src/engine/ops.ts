@@ -300,6 +300,22 @@ export function topk(x: Tensor, k: number, largest = true): [Tensor, Tensor] {
   return [v!, i!];
 }
 
+/** Index of the minimum along `axis` (int64, first index on ties; inference only, no gradient). */
+export function argmin(x: Tensor, axis = -1, keepdims = false): Tensor {
+  const a = normAxis(axis, x.rank, 'argmin');
+  const shape = keepdims ? x.shape.map((d, i) => (i === a ? 1 : d)) : x.shape.filter((_, i) => i !== a);
+  const t = x.graph.node('ArgMin', [x], [['int64', shape]], { axis: a, keepdims: keepdims ? 1 : 0, select_last_index: 0 })[0]!;
+  t.noGrad = true;
+  return t;
+}
+
+/** Minimum over axes (inference only: no gradient rule). */
+export function min(x: Tensor, axes?: number | number[], keepdims = false): Tensor {
+  const t = reduce('ReduceMin', x, axes, keepdims);
+  t.noGrad = true;
+  return t;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Linear algebra
 
