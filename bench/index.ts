@@ -9,6 +9,7 @@ import { GenrecError } from '../src/engine/errors.js';
 import { engine } from './engine.js';
 import { ingest } from './ingest.js';
 import { quality } from './quality.js';
+import { tokenize } from './tokenize.js';
 
 export interface BenchSuiteOption {
   /** commander-style flags, e.g. `--steps <n>`; the value reaches `run` under the camel-cased name. */
@@ -31,6 +32,7 @@ export const suites: Record<string, BenchSuite> = {
   [engine.name]: engine,
   [ingest.name]: ingest,
   [quality.name]: quality,
+  [tokenize.name]: tokenize,
 };
 
 export function listSuites(): BenchSuite[] {

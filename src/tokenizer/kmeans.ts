@@ -36,35 +36,50 @@ export interface KMeansResult {
 }
 
 /**
- * k-means++ (D² sampling) over m points given their Gram matrix (m × m, from ORT): each new centre
- * costs O(m) here instead of O(m·d). Codes left without a distinct point are marked dead.
- * Returns the chosen point indices (−1 for dead codes).
+ * Greedy k-means++ (D² sampling with 2 + ln k trials per centre, keeping the trial that lowers the
+ * potential most — scikit-learn's variant, markedly better seeds) over m points given their Gram matrix
+ * (m × m, from ORT): each trial costs O(m) here instead of O(m·d). Codes left without a distinct point
+ * are marked dead. Returns the chosen point indices (−1 for dead codes).
  */
 export function kmeansPlusPlus(gram: Float32Array, m: number, k: number, rng: Rng): Int32Array {
   const picks = new Int32Array(k).fill(-1);
   const d2 = new Float64Array(m);
-  const diag = (i: number) => gram[i * m + i]!;
-  const dist = (i: number, j: number) => Math.max(0, diag(i) + diag(j) - 2 * gram[i * m + j]!);
+  const diag = new Float64Array(m);
+  for (let i = 0; i < m; i++) diag[i] = gram[i * m + i]!;
+  // Row p of the (symmetric) Gram matrix gives every point's distance to point p, read contiguously.
+  const distRow = (p: number, out: Float64Array) => {
+    const o = p * m, dp = diag[p]!;
+    for (let i = 0; i < m; i++) out[i] = Math.max(0, diag[i]! + dp - 2 * gram[o + i]!);
+  };
+  const trials = 2 + Math.floor(Math.log(k));
+  const row = new Float64Array(m);
   let p = rng.int(m);
   picks[0] = p;
-  for (let i = 0; i < m; i++) d2[i] = dist(i, p);
+  distRow(p, d2);
+  let scale = 0;
+  for (let i = 0; i < m; i++) scale += diag[i]!;
   for (let c = 1; c < k; c++) {
     let total = 0;
     for (let i = 0; i < m; i++) total += d2[i]!;
     // Every point coincides with a chosen centre (up to float error): the remaining codes stay unused.
-    if (!(total > 1e-9 * Math.max(1e-30, diag(picks[0]!)) * m)) break;
-    let r = rng.next() * total;
-    p = -1;
-    for (let i = 0; i < m; i++) {
-      r -= d2[i]!;
-      if (r < 0 && d2[i]! > 0) { p = i; break; }
+    if (!(total > 1e-9 * Math.max(scale, 1e-30))) break;
+    let best = -1, bestPot = Infinity;
+    for (let t = 0; t < trials; t++) {
+      let r = rng.next() * total, cand = -1;
+      for (let i = 0; i < m; i++) {
+        r -= d2[i]!;
+        if (r < 0 && d2[i]! > 0) { cand = i; break; }
+      }
+      if (cand < 0) for (let i = m - 1; i >= 0; i--) if (d2[i]! > 0) { cand = i; break; }
+      distRow(cand, row);
+      let pot = 0;
+      for (let i = 0; i < m; i++) pot += Math.min(d2[i]!, row[i]!);
+      if (pot < bestPot) { bestPot = pot; best = cand; }
     }
-    if (p < 0) for (let i = m - 1; i >= 0; i--) if (d2[i]! > 0) { p = i; break; }
+    p = best;
     picks[c] = p;
-    for (let i = 0; i < m; i++) {
-      const v = dist(i, p);
-      if (v < d2[i]!) d2[i] = v;
-    }
+    distRow(p, row);
+    for (let i = 0; i < m; i++) if (row[i]! < d2[i]!) d2[i] = row[i]!;
   }
   return picks;
 }

@@ -5,10 +5,12 @@
 import type { Command } from 'commander';
 import { register as bench } from './bench.js';
 import { register as demo } from './demo.js';
+import { register as tokenize } from './tokenize.js';
 
 export const registrations: Array<(program: Command) => void> = [
   demo,
   bench,
+  tokenize,
 ];
 
 export function registerAll(program: Command): void {
