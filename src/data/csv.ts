@@ -22,7 +22,7 @@ export function writeEventsCsv(events: EventColumns, path: string): void {
       const lines = new Array<string>(to - from);
       for (let r = from; r < to; r++) {
         const t = ts ? new Date(ts[r]! * 1000).toISOString() : new Date(pos![r]! * 1000).toISOString();
-        const v = value && !Number.isNaN(value[r]!) ? String(value[r]) : '';
+        const v = value && !Number.isNaN(value[r]!) ? String(Number(value[r]!.toPrecision(7))) : '';
         lines[r - from] = `${users[events.user[r]!]},${items[events.item[r]!]},${t},${types[events.type[r]!]},${v}`;
       }
       writeSync(fd, lines.join('\n') + '\n');

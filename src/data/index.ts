@@ -40,3 +40,4 @@ export { loadDataset, datasetFromData, type LoadOptions } from './load.js';
 export { generateSynthetic, syntheticEventsEstimate, type SyntheticOptions } from './synthetic.js';
 export { datasetStats, formatStats, type DatasetStats, type LengthSummary } from './stats.js';
 export { writeEventsCsv, EVENT_CSV_HEADER, EVENT_CSV_MAPPING } from './csv.js';
+export { planFileImport, fileColumns, formatOf, COLUMN_CANDIDATES, type FileImportOptions } from './import.js';

@@ -5,11 +5,15 @@
 import type { Command } from 'commander';
 import { register as bench } from './bench.js';
 import { register as demo } from './demo.js';
+import { register as importCommand } from './import.js';
+import { register as stats } from './stats.js';
 import { register as tokenize } from './tokenize.js';
 
 export const registrations: Array<(program: Command) => void> = [
   demo,
   bench,
+  importCommand,
+  stats,
   tokenize,
 ];
 
