@@ -13,7 +13,36 @@ import { log } from '../../engine/log.js';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 
-interface ImportOptions {
+/** The options naming a dataset folder or generated data, shared by `import` and `stats`. */
+export interface SourceOptions {
+  format?: string; path?: string; file?: string;
+  synthetic?: boolean; syntheticUsers: string; syntheticItems: string; seed: string;
+}
+
+export function addSourceOptions(cmd: Command): Command {
+  return cmd
+    .option('--format <fmt>', 'dataset folder format: s3rec|movielens|recbole|auto (with --path)')
+    .option('--path <dir>', 'dataset folder (with --format)')
+    .option('--file <name>', 'with --path: the event file to use when the folder has several')
+    .option('--synthetic', 'generated data (see docs/synthetic.md)')
+    .option('--synthetic-users <n>', 'with --synthetic: users', '2000')
+    .option('--synthetic-items <n>', 'with --synthetic: items', '3000')
+    .option('--seed <n>', 'with --synthetic: seed', '42');
+}
+
+/** The data of a dataset folder (`--path`) or generated data (`--synthetic`); undefined for neither. */
+export async function sourceData(opts: SourceOptions): Promise<import('../../data/index.js').ImportData | undefined> {
+  const data = await import('../../data/index.js');
+  if (opts.path) return data.readAdapter((opts.format ?? 'auto') as import('../../data/index.js').AdapterFormat | 'auto', opts.path, { file: opts.file });
+  if (opts.synthetic) {
+    return data.generateSynthetic({
+      users: positiveInt('synthetic-users', opts.syntheticUsers), items: positiveInt('synthetic-items', opts.syntheticItems), seed: Number(opts.seed),
+    });
+  }
+  return undefined;
+}
+
+interface ImportOptions extends SourceOptions {
   events?: string; items?: string; users?: string;
   inputFormat?: string; delimiter?: string;
   userCol?: string; itemCol?: string; timeCol?: string; typeCol?: string; valueCol?: string;
@@ -21,8 +50,6 @@ interface ImportOptions {
   itemIdCol?: string; titleCol?: string; textCol?: string; categoriesCol?: string; attributeCols?: string;
   createdCol?: string; durationCol?: string; listSep?: string;
   userIdCol?: string; userAttributeCols?: string;
-  format?: string; path?: string; file?: string;
-  synthetic?: boolean; syntheticUsers: string; syntheticItems: string; seed: string;
   eventWeights?: string; strictEventTypes?: boolean; label?: string;
 }
 
@@ -36,7 +63,7 @@ function positiveInt(name: string, v: string): number {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('import')
     .description('import events, items and users into the store (one transaction; re-imports add nothing)')
     .option('--events <file>', 'event log: CSV, JSONL or Parquet')
@@ -60,14 +87,8 @@ export function register(program: Command): void {
     .option('--duration-col <name>', 'items: duration (seconds) column')
     .option('--list-sep <c>', 'separator of list fields given as text', '|')
     .option('--user-id-col <name>', 'users: id column')
-    .option('--user-attribute-cols <a,b>', 'users: attribute columns (default: all others)')
-    .option('--format <fmt>', 'dataset folder format: s3rec|movielens|recbole|auto (with --path)')
-    .option('--path <dir>', 'dataset folder (with --format)')
-    .option('--file <name>', 'with --path: the event file to use when the folder has several')
-    .option('--synthetic', 'import generated data (see docs/synthetic.md)')
-    .option('--synthetic-users <n>', 'with --synthetic: users', '2000')
-    .option('--synthetic-items <n>', 'with --synthetic: items', '3000')
-    .option('--seed <n>', 'with --synthetic: seed', '42')
+    .option('--user-attribute-cols <a,b>', 'users: attribute columns (default: all others)');
+  addSourceOptions(command)
     .option('--event-weights <spec>', 'event type weights, e.g. like=2,dislike=-1 (negative = negative feedback)')
     .option('--strict-event-types', 'reject event types the store does not know instead of adding them with weight 1')
     .option('--label <name>', 'label for the import log')
@@ -87,15 +108,9 @@ export function register(program: Command): void {
           'use --events/--items/--users FILE, or --format FMT --path DIR, or --synthetic');
       }
       let request: import('../../data/index.js').IngestRequest;
-      if (opts.path) {
-        const adapterData = data.readAdapter((opts.format ?? 'auto') as import('../../data/index.js').AdapterFormat | 'auto', opts.path, { file: opts.file, label: opts.label });
-        request = data.requestFromData({ ...adapterData, eventTypes }, unknownEventTypes);
-      } else if (opts.synthetic) {
-        const generated = data.generateSynthetic({
-          users: positiveInt('synthetic-users', opts.syntheticUsers), items: positiveInt('synthetic-items', opts.syntheticItems),
-          seed: Number(opts.seed),
-        });
-        request = data.requestFromData({ ...generated, label: opts.label ?? 'synthetic', eventTypes }, unknownEventTypes);
+      const fromSource = await sourceData(opts);
+      if (fromSource) {
+        request = data.requestFromData({ ...fromSource, label: opts.label ?? fromSource.label, eventTypes }, unknownEventTypes);
       } else {
         request = await data.planFileImport({
           label: opts.label, events: opts.events, items: opts.items, users: opts.users,

@@ -7,24 +7,17 @@
 import type { Command } from 'commander';
 import { GenrecError } from '../../engine/errors.js';
 import { configOf, globalOptions } from '../program.js';
+import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
-interface StatsOptions {
-  format?: string; path?: string; file?: string;
-  synthetic?: boolean; syntheticUsers: string; syntheticItems: string; seed: string;
+interface StatsOptions extends SourceOptions {
   positive?: boolean; timing?: boolean; maxLen: string; batchSize: string;
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('stats')
-    .description('dataset statistics: users, items, events, sparsity, sequence lengths (text histogram)')
-    .option('--format <fmt>', 'dataset folder format: s3rec|movielens|recbole|auto (with --path; default: the store)')
-    .option('--path <dir>', 'dataset folder, read directly without the store')
-    .option('--file <name>', 'with --path: the event file to use when the folder has several')
-    .option('--synthetic', 'statistics of generated data')
-    .option('--synthetic-users <n>', 'with --synthetic: users', '2000')
-    .option('--synthetic-items <n>', 'with --synthetic: items', '3000')
-    .option('--seed <n>', 'with --synthetic: seed', '42')
+    .description('dataset statistics of the store, or of a dataset folder (--format --path, read without the store) or generated data');
+  addSourceOptions(command)
     .option('--positive', 'count only events of non-negative weight')
     .option('--timing', 'also time loading, the leave-one-out split and all training sequences and batches')
     .option('--max-len <n>', 'with --timing: history cap per training sequence', '200')
@@ -38,11 +31,10 @@ export function register(program: Command): void {
         throw new GenrecError('GENREC_E_USAGE', '--max-len and --batch-size must be positive integers', 'e.g. --max-len 200 --batch-size 256');
       }
       const t0 = performance.now();
-      let ds = opts.path
-        ? await data.loadDataset({ format: (opts.format ?? 'auto') as import('../../data/index.js').AdapterFormat | 'auto', path: opts.path, file: opts.file })
-        : opts.synthetic
-          ? await data.datasetFromData(data.generateSynthetic({ users: Number(opts.syntheticUsers), items: Number(opts.syntheticItems), seed: Number(opts.seed) }))
-          : await data.withStore({ dir: config.dataDir, readOnly: true }, (s) => s.dataset());
+      const source = await sourceData(opts);
+      let ds = source
+        ? await data.datasetFromData(source)
+        : await data.withStore({ dir: config.dataDir, readOnly: true }, (s) => s.dataset());
       if (opts.positive) ds = data.positiveOnly(ds);
       const loadS = (performance.now() - t0) / 1000;
       let timing: Record<string, number> = {};
