@@ -102,10 +102,20 @@ export function register(program: Command): void {
       const timeFormat = opts.timeFormat as (typeof TIME_FORMATS)[number];
       const eventTypes = opts.eventWeights ? data.parseEventWeights(opts.eventWeights) : undefined;
       const unknownEventTypes = opts.strictEventTypes ? 'error' as const : 'add' as const;
+      // Without a source on the command line, the config's data.path (a file of events, or a dataset folder).
+      if (!opts.events && !opts.items && !opts.users && !opts.path && !opts.synthetic && config.data.path) {
+        const { statSync } = await import('node:fs');
+        const isDir = (() => { try { return statSync(config.data.path).isDirectory(); } catch { return false; } })();
+        if (isDir) opts.path = config.data.path;
+        else {
+          opts.events = config.data.path;
+          if (!opts.inputFormat && config.data.format !== 'auto') opts.inputFormat = config.data.format;
+        }
+      }
       const sources = [opts.events || opts.items || opts.users, opts.path, opts.synthetic].filter(Boolean).length;
       if (sources !== 1) {
         throw new GenrecError('GENREC_E_USAGE', sources ? 'give one source at a time' : 'nothing to import',
-          'use --events/--items/--users FILE, or --format FMT --path DIR, or --synthetic');
+          'use --events/--items/--users FILE, or --format FMT --path DIR, or --synthetic (or set data.path in the config)');
       }
       let request: import('../../data/index.js').IngestRequest;
       const fromSource = await sourceData(opts);

@@ -10,7 +10,7 @@ import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 interface StatsOptions extends SourceOptions {
-  positive?: boolean; timing?: boolean; maxLen: string; batchSize: string;
+  positive?: boolean; timing?: boolean; maxLen?: string; batchSize: string;
 }
 
 export function register(program: Command): void {
@@ -20,13 +20,13 @@ export function register(program: Command): void {
   addSourceOptions(command)
     .option('--positive', 'count only events of non-negative weight')
     .option('--timing', 'also time loading, the leave-one-out split and all training sequences and batches')
-    .option('--max-len <n>', 'with --timing: history cap per training sequence', '200')
+    .option('--max-len <n>', 'with --timing: history cap per training sequence (default: config data.maxHistory)')
     .option('--batch-size <n>', 'with --timing: batch size', '256')
     .action(async (opts: StatsOptions, cmd: Command) => {
       const config = configOf(cmd);
       const { json = false } = globalOptions(cmd);
       const data = await import('../../data/index.js');
-      const maxLen = Number(opts.maxLen), batchSize = Number(opts.batchSize);
+      const maxLen = Number(opts.maxLen ?? config.data.maxHistory), batchSize = Number(opts.batchSize);
       if (!(Number.isInteger(maxLen) && maxLen > 0 && Number.isInteger(batchSize) && batchSize > 0)) {
         throw new GenrecError('GENREC_E_USAGE', '--max-len and --batch-size must be positive integers', 'e.g. --max-len 200 --batch-size 256');
       }
