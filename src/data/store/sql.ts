@@ -52,6 +52,16 @@ export async function readTyped<K extends ColumnKind[]>(conn: DuckDBConnection, 
       const vec = chunk.getColumnVector(j);
       const arr = out[j]!;
       const isFloat = kind === 'f64' || kind === 'f32';
+      // Fast path: the numeric vectors of @duckdb/node-api keep their data as a typed array (`items`) and a
+      // validity mask; copy in bulk, then patch NULLs. Falls back to per-value reads if that changes.
+      const raw = vec as unknown as { items?: unknown; validity?: { data?: unknown; itemValid(i: number): boolean } };
+      const items = raw.items;
+      if (ArrayBuffer.isView(items) && !(items instanceof BigInt64Array || items instanceof BigUint64Array) &&
+          (items as unknown as ArrayLike<number>).length === rows && raw.validity && typeof raw.validity.itemValid === 'function') {
+        arr.set(items as unknown as ArrayLike<number>, base);
+        if (raw.validity.data) for (let r = 0; r < rows; r++) if (!raw.validity.itemValid(r)) arr[base + r] = isFloat ? NaN : 0;
+        return;
+      }
       for (let r = 0; r < rows; r++) {
         const v = vec.getItem(r);
         arr[base + r] = v === null ? (isFloat ? NaN : 0) : Number(v);
