@@ -188,7 +188,11 @@ async function relation(conn: DuckDBConnection, src: FileSource<unknown>, wanted
   let rel: Relation;
   if (src.format === 'csv') {
     const delim = lit(src.delimiter ?? ',');
-    const header = csvHeader(readLineOf(path, 1), src.delimiter ?? ',');
+    // Compressed files: let DuckDB read the header; plain ones: read it here (DuckDB's sniffer may pick
+    // another line as the header when rows are ragged).
+    const header = /\.(gz|zst)$/.test(path)
+      ? [...(await translateReadError(src, () => describe(conn, `read_csv(${p}, header=true, all_varchar=true, delim=${delim})`))).keys()]
+      : csvHeader(readLineOf(path, 1), src.delimiter ?? ',');
     const spec = header.map((c) => `${lit(c)}: 'VARCHAR'`).join(', ');
     rel = {
       from: `read_csv(${p}, header=true, auto_detect=false, delim=${delim}, quote='"', escape='"', columns={${spec}})`,
@@ -294,7 +298,7 @@ async function firstBadRow(conn: DuckDBConnection, table: string, rel: Relation,
   if (rows.length === 0) return;
   const line = rel.lineOf(Number(rows[0]![0]));
   const check = checks[Number(rows[0]![1]) - 1]!;
-  const text = src.format === 'parquet' ? '' : readLineOf(src.path, line).slice(0, 200);
+  const text = src.format === 'parquet' || /\.(gz|zst)$/.test(src.path) ? '' : readLineOf(src.path, line).slice(0, 200);
   const err = fieldError(src.path, line, check.field, check.problem + (text ? ` in: ${text}` : ''), check.hint);
   throw err;
 }
