@@ -235,15 +235,19 @@ export class DuckDBDriver implements StoreDriver {
     const read = await queryNumber(conn, 'SELECT count(*) FROM stg_ev');
     const existing = await queryNumber(conn, 'SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)');
     const seqBase = existing ? await queryNumber(conn, 'SELECT max(seq) + 1 FROM events') : 0;
-    // De-duplicate on the idempotency key within the input, then against what is stored.
+    // De-duplicate on the idempotency key within the input, then against what is stored. One input is
+    // either timed (every ts set, pos 0) or positional (ts NULL): the key then needs only one of the two,
+    // and plain equalities let DuckDB hash-join on all of them.
+    const timed = (await queryNumber(conn, 'SELECT count(*) FROM (SELECT 1 FROM stg_ev WHERE ts IS NOT NULL LIMIT 1)')) > 0;
+    const order = timed ? 's.ts' : 's.pos';
+    const match = timed ? 'o.ts = x.ts AND o.pos = x.pos' : 'o.ts IS NULL AND o.pos = x.pos';
     const added = await this.insertCount(`INSERT INTO events
       SELECT x.* FROM (
-        SELECT DISTINCT ON (u.uid, i.iid, e.code, s.ts, s.pos)
+        SELECT DISTINCT ON (u.uid, i.iid, e.code, ${order})
           u.uid, i.iid, e.code, s.ts, s.pos, s.v, ${seqBase} + s.rowid
         FROM stg_ev s JOIN users u ON u.ext = s.u JOIN items i ON i.ext = s.i JOIN event_types e ON e.name = s.t
       ) x (uid, iid, type, ts, pos, value, seq)
-      ${existing ? `WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.uid = x.uid AND o.iid = x.iid AND o.type = x.type
-        AND o.ts IS NOT DISTINCT FROM x.ts AND o.pos = x.pos)` : ''}`);
+      ${existing ? `WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.uid = x.uid AND o.iid = x.iid AND o.type = x.type AND ${match})` : ''}`);
     report.eventsRead += read;
     report.eventsAdded += added;
     report.duplicates += read - added;
