@@ -22,6 +22,9 @@ export interface ParameterOptions {
   trainable?: boolean;
 }
 
+/** Graph input name of a parameter: namespaced so it never collides with a model's data inputs. */
+export const paramInputName = (name: string) => `param.${name}`;
+
 export class Parameter {
   name = '';
   data: Float32Array;
@@ -47,7 +50,7 @@ export class Parameter {
         t.inputName = this.name;
         return t;
       }
-      return g.input(this.name, 'float32', this.shape);
+      return g.input(paramInputName(this.name), 'float32', this.shape);
     });
   }
 

@@ -9,7 +9,7 @@ import { gradients } from './autodiff.js';
 import { emit } from './emit.js';
 import { GenrecError } from './errors.js';
 import { Graph, type Tensor, type TypedData } from './graph.js';
-import type { Module, Parameter } from './module.js';
+import { paramInputName, type Module, type Parameter } from './module.js';
 import { buildOptimizer, clipGlobalNorm, type OptimizerConfig } from './optim.js';
 import { mix32 } from './random.js';
 import { createSession, toOrt, type RuntimeOptions } from './runtime.js';
@@ -72,7 +72,7 @@ export class TrainStep {
     for (const p of trainable) {
       const out = `new.${p.name}`;
       outs[out] = opt.updated.get(p)!;
-      slots.push({ name: p.name, cur: p.data, next: new Float32Array(p.size), shape: p.shape, out, param: p });
+      slots.push({ name: paramInputName(p.name), cur: p.data, next: new Float32Array(p.size), shape: p.shape, out, param: p });
     }
     for (const s of opt.slots) {
       const name = s.input.name;
@@ -82,7 +82,7 @@ export class TrainStep {
     }
     const { bytes, nodeCount } = emit(g, outs);
     const session = await createSession(bytes, spec.runtime);
-    const reserved = new Set([...slots.map((s) => s.name), ...frozen.map((p) => p.name), ...Object.keys(opt.scalars), 'dropout_key']);
+    const reserved = new Set([...slots.map((s) => s.name), ...frozen.map((p) => paramInputName(p.name)), ...Object.keys(opt.scalars), 'dropout_key']);
     const dataInputs = new Map(g.inputs.filter((t) => !reserved.has(t.name)).map((t) => [t.name, t]));
     const hasDropout = g.inputs.some((t) => t.name === 'dropout_key');
     return new TrainStep(session, slots, frozen, dataInputs, opt.scalars, Object.keys(outputs).concat(gradNorm ? ['grad_norm'] : []), spec.seed ?? 0, hasDropout, nodeCount, bytes.length);
@@ -110,7 +110,7 @@ export class TrainStep {
       if (s.param) s.cur = s.param.data; // the caller may have replaced or reloaded it
       ortFeeds[s.name] = toOrt(s.cur, s.shape);
     }
-    for (const p of this.frozen) ortFeeds[p.name] = toOrt(p.data, p.shape);
+    for (const p of this.frozen) ortFeeds[paramInputName(p.name)] = toOrt(p.data, p.shape);
     for (const [name, f] of Object.entries(this.scalars)) ortFeeds[name] = toOrt(Float32Array.of(f(lr, t)), []);
     if (this.hasDropout) ortFeeds.dropout_key = toOrt(Uint32Array.of(mix32(this.seed, t)), []);
 

@@ -83,6 +83,14 @@ export interface HistoryInputs {
   gaps?: Tensor;
   /** Flat code tokens of every item [numItems + 1, L] (int32). */
   itemTokens: Tensor;
+  /**
+   * Packed training rows: several users' sequences share a row. `segments` [B, T] int32 numbers them
+   * (0 = padding) so attention never crosses sequences; `positions` [B, T] int32 is each token's index
+   * into the position table (as if its sequence were left-padded alone). Absent: one left-padded
+   * sequence per row.
+   */
+  segments?: Tensor;
+  positions?: Tensor;
 }
 
 /** What the encoder computes once per user and every decode step reuses. */
@@ -199,8 +207,23 @@ export class Generator extends Module {
     }
     if (this.typeEmb && h.types) x = x.add(this.typeEmb.forward(h.types));
     if (this.gapEmb && h.gaps) x = x.add(this.gapEmb.forward(h.gaps));
-    x = x.mul(op.unsqueeze(h.mask, -1)).add(op.slice(this.pos.on(g), 0, this.c.maxLen - T, this.c.maxLen));
+    x = x.mul(op.unsqueeze(h.mask, -1)).add(this.positionRows(h, T));
     return op.dropout(x, this.c.dropout, g.training);
+  }
+
+  /** Position embeddings of the history tokens: [B, T, d] when packed, else [T, d]. */
+  private positionRows(h: HistoryInputs, T: number): Tensor {
+    const table = this.pos.on(h.items.graph);
+    return h.positions ? op.gather(table, h.positions) : op.slice(table, 0, this.c.maxLen - T, this.c.maxLen);
+  }
+
+  /** Packed rows: bias [B, T, T] letting token i see token j iff same segment and j ≤ i. */
+  private segmentBias(segments: Tensor): Tensor {
+    const g = segments.graph;
+    const T = segments.dim(1) as number;
+    const same = op.equal(op.unsqueeze(segments, 2), op.unsqueeze(segments, 1));
+    const causal = op.greaterOrEqual(g.constant(Int32Array.from({ length: T * T }, (_, k) => Math.floor(k / T) - (k % T)), [T, T], 'int32'), g.scalar(0, 'int32'));
+    return op.where(g.node('And', [same, op.expand(causal, [1, T, T])], [['bool', same.shape]])[0]!, 0, -1e9);
   }
 
   /** Additive attention bias [B, 1, 1, T] that hides padded history positions. */
@@ -212,7 +235,7 @@ export class Generator extends Module {
   encode(h: HistoryInputs): Tensor {
     let x = this.embedHistory(h);
     const T = h.items.dim(1) as number;
-    const bias = causalMask(x.graph, T).add(this.keyPadding(h.mask));
+    const bias = h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask));
     for (const b of this.encoder) x = b.forward(x, bias);
     return this.encNorm.forward(x);
   }
@@ -268,9 +291,12 @@ export class Generator extends Module {
     } else {
       const { keys, values } = this.memory(h);
       const shifted = L > 1 ? op.concat([op.zerosLike(op.slice(P, 2, 0, 1)), op.slice(P, 2, 0, L - 1)], 2) : op.zerosLike(P);
-      const posT = op.unsqueeze(op.slice(this.pos.on(g), 0, this.c.maxLen - T, this.c.maxLen), 1); // [T, 1, d]
+      // Each target's code tokens carry the position of its last history item (the most recent one).
+      const posT = op.unsqueeze(this.positionRows(h, T), -2); // [B, T, 1, d] or [T, 1, d]
       let x = shifted.add(this.levelRows(g, 0, L)).add(posT).reshape([B, T * L, d]);
-      const bias = this.targetCausalBias(g, T, L).add(this.keyPadding(h.mask));
+      const bias = h.segments
+        ? op.unsqueeze(op.expand(op.unsqueeze(this.segmentBias(h.segments), 2), [B, T, L, T]).reshape([B, T * L, T]), 1)
+        : this.targetCausalBias(g, T, L).add(this.keyPadding(h.mask));
       this.decoder.forEach((blk, i) => { x = blk.forward(x, L, keys[i]!, values[i]!, bias); });
       Z = x.reshape([B, T, L, d]);
     }

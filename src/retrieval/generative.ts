@@ -4,8 +4,8 @@
  * beam search; items inserted after training get codes from the tokenizer's incremental path and are
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  */
-import { GenrecError, createSession, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { codeOffsets, contextNames, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
+import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { CodeTrie } from './code-trie.js';
@@ -55,6 +55,20 @@ export class GenerativeModel {
     const encode = await createSession(b.encode, runtime);
     const decode = await Promise.all(b.decode.map((bytes) => createSession(bytes, runtime)));
     return new GenerativeModel(b.manifest, b.itemIds, b.codes, encode, decode);
+  }
+
+  /** From a model in memory (e.g. per-epoch validation), without writing a bundle. */
+  static async fromModule(model: Generator, codes: Int32Array, itemIds: string[], runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
+    const c = model.c;
+    const encode = await createSession(exportOnnx({ module: model, build: (g) => buildEncodeGraph(model, g) }), runtime);
+    const decode = await Promise.all(c.codeSizes.map((_, l) => createSession(exportOnnx({ module: model, build: (g) => buildDecodeGraph(model, g, l) }), runtime)));
+    const manifest = {
+      format: 'genrec-bundle', formatVersion: 1, version: 0, createdAt: new Date().toISOString(),
+      model: { kind: 'generator', config: c, parameters: model.numParameters() },
+      tokenizer: { version: 0, codeSizes: c.codeSizes, items: itemIds.length }, data: { label: '', users: 0, items: itemIds.length, events: 0 },
+      metrics: {}, train: {}, files: { checkpoint: '', encode: '', decode: [], codes: '', items: '' },
+    } satisfies BundleManifest;
+    return new GenerativeModel(manifest, [...itemIds], codes, encode, decode);
   }
 
   get config(): GeneratorConfig { return this.manifest.model.config; }

@@ -3,3 +3,4 @@ export { trainLoop, type TrainLoopOptions, type TrainLoopResult, type EpochRecor
 export { warmupCosine, constantLr, type LrSchedule, type WarmupCosineOptions } from './schedule.js';
 export { RunDir } from './run-dir.js';
 export { writeBundle, readBundle, latestBundle, bundleVersions, BUNDLE_FORMAT, type BundleManifest, type LoadedBundle, type WriteBundleInput } from './bundle.js';
+export { trainGenerator, type GeneratorTrainOptions, type GeneratorTrainResult } from './generator-train.js';

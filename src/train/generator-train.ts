@@ -1,0 +1,108 @@
+/**
+ * Training the generator on a split: batches from the data layer, the model's teacher-forced code loss
+ * in one compiled step, AdamW with warm-up and cosine decay, early stopping on a validation metric the
+ * caller computes (evaluation sits in a later room), checkpoints and resume through `trainLoop`.
+ */
+import { TrainStep, log, type RuntimeOptions } from '../engine/index.js';
+import { trainingSequences } from '../data/batches.js';
+import type { Split } from '../data/split.js';
+import { Generator, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
+import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
+import { PackedBatches } from './packing.js';
+import type { RunDir } from './run-dir.js';
+import { warmupCosine } from './schedule.js';
+
+export interface GeneratorTrainOptions {
+  split: Split;
+  /** [numItems × L] semantic IDs and the codes per level. */
+  codes: Int32Array;
+  codeSizes: number[];
+  model?: Partial<GeneratorConfig>;
+  maxLen: number;
+  epochs: number;
+  batchSize?: number;
+  lr?: number;
+  warmupSteps?: number;
+  weightDecay?: number;
+  clipNorm?: number;
+  seed: number;
+  patience?: number;
+  evalEvery?: number;
+  /** Weight of a target by its event type (index = type code); ≤ 0 drops the target. Default 1. */
+  typeWeights?: Float32Array;
+  evaluate?(model: Generator, epoch: number): Promise<Record<string, number>>;
+  runDir?: RunDir;
+  runtime?: RuntimeOptions;
+  /** Simulated kill after n epochs (tests). */
+  stopAfterEpochs?: number;
+}
+
+export interface GeneratorTrainResult {
+  model: Generator;
+  result: TrainLoopResult;
+}
+
+export async function trainGenerator(o: GeneratorTrainOptions): Promise<GeneratorTrainResult> {
+  const inter = o.split.interactions;
+  const B = o.batchSize ?? 256, T = o.maxLen, L = o.codeSizes.length;
+  const cfg: GeneratorConfig = {
+    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.2,
+    ...o.model, codeSizes: o.codeSizes, numItems: inter.numItems, maxLen: T,
+  };
+  const model = new Generator(cfg).initialize(o.seed);
+  const table = itemTokenTable(o.codes, inter.numItems, o.codeSizes);
+  const step = await TrainStep.compile({
+    module: model,
+    optimizer: { kind: 'adamw', weightDecay: o.weightDecay ?? 0.01, beta2: 0.98 },
+    clipNorm: o.clipNorm ?? 1,
+    seed: o.seed,
+    ...(o.runtime ? { runtime: o.runtime } : {}),
+    build(g) {
+      const items = g.input('items', 'int32', [B, T]);
+      const mask = g.input('mask', 'float32', [B, T]);
+      const targets = g.input('targets', 'int32', [B, T]);
+      const weights = g.input('weights', 'float32', [B, T]);
+      const h = {
+        items, mask, itemTokens: g.constant(table, [inter.numItems + 1, L], 'int32'),
+        segments: g.input('segments', 'int32', [B, T]), positions: g.input('positions', 'int32', [B, T]),
+        ...(cfg.numEventTypes > 0 ? { types: g.input('types', 'int32', [B, T]) } : {}),
+        ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
+      };
+      return { loss: model.loss(h, targets, weights) };
+    },
+  });
+  log.info({ parameters: model.numParameters(), nodes: step.nodeCount, arch: cfg.arch }, 'generator compiled');
+
+  const seqs = trainingSequences(o.split, { maxLen: T });
+  const packer = new PackedBatches(seqs, B, T, o.seed);
+  const weights = new Float32Array(B * T), types = new Int32Array(B * T), gaps = new Int32Array(B * T);
+  const dims = [B, T];
+  function* batches(epoch: number): IterableIterator<Feeds> {
+    for (const b of packer.epoch(epoch)) {
+      for (let i = 0; i < B * T; i++) {
+        const tt = b.targetTypes[i]!;
+        weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;
+      }
+      const feeds: Feeds = {
+        items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
+        segments: { data: b.segments, dims }, positions: { data: b.positions, dims },
+      };
+      if (cfg.numEventTypes > 0) { for (let i = 0; i < B * T; i++) types[i] = b.types[i]!; feeds.types = { data: types, dims }; }
+      if (cfg.gapBuckets > 0) { for (let i = 0; i < B * T; i++) gaps[i] = gapBucket(b.gaps[i]!, cfg.gapBuckets); feeds.gaps = { data: gaps, dims }; }
+      yield feeds;
+    }
+  }
+  const stepsPerEpoch = packer.batchesIn(0);
+  const result = await trainLoop({
+    step, module: model, maxEpochs: o.epochs, batches, stepsPerEpoch, seed: o.seed, label: `generator-${cfg.arch}`,
+    lr: warmupCosine({ peak: o.lr ?? 2e-3, warmupSteps: o.warmupSteps ?? Math.min(500, stepsPerEpoch * 2), totalSteps: stepsPerEpoch * o.epochs }),
+    ...(o.evaluate ? { evaluate: (epoch: number) => o.evaluate!(model, epoch) } : {}),
+    ...(o.patience !== undefined ? { patience: o.patience } : {}),
+    ...(o.evalEvery !== undefined ? { evalEvery: o.evalEvery } : {}),
+    ...(o.runDir ? { runDir: o.runDir } : {}),
+    ...(o.stopAfterEpochs !== undefined ? { stopAfterEpochs: o.stopAfterEpochs } : {}),
+    metadata: { config: JSON.stringify(cfg) },
+  });
+  await step.dispose();
+  return { model, result };
+}
