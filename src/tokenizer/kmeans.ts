@@ -184,13 +184,13 @@ function reseedEmpty(x: Float32Array, d: number, n: number, codes: Int32Array, e
   }
 }
 
-/** Spread of code use: the largest count over the mean count of live codes. */
+/** Unevenness of code use: Σ count² relative to perfectly even use (1 = even; K·… when all in one code). */
 function crowding(codes: Int32Array, n: number, counts: Int32Array, live: number): number {
   counts.fill(0);
   for (let i = 0; i < n; i++) counts[codes[i]!]!++;
-  let max = 0;
-  for (let c = 0; c < counts.length; c++) if (counts[c]! > max) max = counts[c]!;
-  return max / (n / live);
+  let sq = 0;
+  for (let c = 0; c < counts.length; c++) sq += counts[c]! * counts[c]!;
+  return sq / ((n * n) / live);
 }
 
 /**
@@ -210,7 +210,7 @@ async function balancePrices(
   let best = crowding(codes, n, counts, live);
   let bestLambda = Float32Array.from(lambda), bestCodes = Int32Array.from(codes), bestErr = Float32Array.from(err), bestInertia = inertia;
   let step = 0.02 * (inertia / n);
-  for (let r = 0; r < rounds && best > 1.05; r++) {
+  for (let r = 0; r < rounds && best > 1.01; r++) {
     for (let c = 0; c < k; c++) {
       if (dead[c]) continue;
       lambda[c] = lambda[c]! + step * Math.max(-2, Math.min(2, Math.log((counts[c]! + 0.5) / target)));
