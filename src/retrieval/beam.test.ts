@@ -1,28 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CodeTrie, beamSearch } from './index.js';
-import { GenrecError } from '../engine/index.js';
+import { beamSearch } from './index.js';
+import { PrefixTrie } from '../tokenizer/index.js';
 
 // 6 items over codes of sizes [2, 3]: item i has codes (i >> 1 & 1... ) given explicitly.
 const sizes = [2, 3];
 const codes = Int32Array.from([0, 0, 0, 1, 0, 2, 1, 0, 1, 1, 1, 2]);
 const offsets = Int32Array.from([1, 3]);
 
-test('trie lays out children in code order and counts items per node', () => {
-  const t = new CodeTrie(codes, 6, sizes);
-  assert.deepEqual(Array.from(t.childStart[0]!), [0, 2]);
-  assert.deepEqual(Array.from(t.childCode[0]!), [0, 1]);
-  assert.deepEqual(Array.from(t.childStart[1]!), [0, 3, 6]);
-  assert.deepEqual(Array.from(t.itemCount[1]!), [3, 3]);
-  assert.deepEqual(Array.from(t.leafItem), [0, 1, 2, 3, 4, 5]);
-  const inactive = new CodeTrie(codes, 6, sizes, Uint8Array.from([1, 1, 1, 0, 0, 0]));
-  assert.equal(inactive.nodes(1), 1);
-  assert.equal(inactive.itemLeaf[4], -1);
-});
-
-test('duplicate semantic IDs are refused with a coded error', () => {
-  assert.throws(() => new CodeTrie(Int32Array.from([0, 1, 0, 1]), 2, sizes), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_CODES');
-});
+const trieOf = () => PrefixTrie.build(codes, 6, 2, sizes);
 
 // A decoder that prefers code 1 at level 0 and, at level 1, code (user + prefix) % 3.
 const decode = async (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number) => {
@@ -38,7 +24,7 @@ const decode = async (level: number, rowUser: Int32Array, prefix: Int32Array, ro
 };
 
 test('beam search returns valid items ranked by total log-probability', async () => {
-  const t = new CodeTrie(codes, 6, sizes);
+  const t = trieOf();
   const r = await beamSearch(t, 2, decode, { beam: 6, k: 6, offsets });
   // user 0: level-0 favourite is code 1 (items 3..5), then code (0 + 1) % 3 = 1 → item 4 first.
   assert.equal(r.items[0], 4);
@@ -51,7 +37,7 @@ test('beam search returns valid items ranked by total log-probability', async ()
 });
 
 test('excluded items are removed inside the search and k results still come back', async () => {
-  const t = new CodeTrie(codes, 6, sizes);
+  const t = trieOf();
   // Exclude the whole favourite subtree (items 3, 4, 5) with a beam of only 2: a post-filter would
   // return nothing; the search must descend into the other subtree.
   const r = await beamSearch(t, 1, decode, { beam: 2, k: 2, offsets, exclude: () => [3, 4, 5] });

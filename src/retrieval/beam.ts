@@ -5,7 +5,7 @@
  * returns k items whenever the catalogue has them. The per-user context is computed once by the caller;
  * `decode` only maps beam rows to their user (rowUser).
  */
-import type { CodeTrie } from './code-trie.js';
+import type { PrefixTrie } from '../tokenizer/index.js';
 
 /** Log-probabilities [N, K_level] of the next code for N rows (beam prefixes of their users). */
 export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number) => Promise<Float32Array>;
@@ -25,6 +25,27 @@ export interface BeamResult {
   items: Int32Array;
   /** [users × k] log-probabilities of the items' full codes. */
   scores: Float32Array;
+}
+
+/**
+ * Per depth, how many of `items` lie below each touched node (sparse), so the search can skip
+ * subtrees whose items are all excluded.
+ */
+export function excludedCounts(trie: PrefixTrie, items: ArrayLike<number>): Map<number, number>[] {
+  const D = trie.depth;
+  const out: Map<number, number>[] = Array.from({ length: D + 1 }, () => new Map());
+  const seen = new Set<number>();
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if (it < 0 || it >= trie.items || seen.has(it)) continue;
+    seen.add(it);
+    let node = trie.itemLeaf[it]!;
+    for (let l = D; l >= 0; l--) {
+      out[l]!.set(node, (out[l]!.get(node) ?? 0) + 1);
+      if (l > 0) node = trie.parent[l - 1]![node]!;
+    }
+  }
+  return out;
 }
 
 /** Keeps the `cap` best (score, payload) pairs seen: a min-heap on score. */
@@ -71,11 +92,11 @@ class TopK {
   }
 }
 
-export async function beamSearch(trie: CodeTrie, users: number, decode: DecodeFn, opts: BeamOptions): Promise<BeamResult> {
-  const L = trie.levels, W = opts.beam, k = Math.min(opts.k, W);
+export async function beamSearch(trie: PrefixTrie, users: number, decode: DecodeFn, opts: BeamOptions): Promise<BeamResult> {
+  const L = trie.depth, W = opts.beam, k = Math.min(opts.k, W);
   const excluded = Array.from({ length: users }, (_, u) => {
     const items = opts.exclude?.(u);
-    return items && items.length ? trie.excludedCounts(items) : null;
+    return items && items.length ? excludedCounts(trie, items) : null;
   });
   // Beam state: per user up to W rows of (node at current level, score, tokens so far).
   let count = new Int32Array(users).fill(1);
@@ -101,7 +122,7 @@ export async function beamSearch(trie: CodeTrie, users: number, decode: DecodeFn
     if (rows === 0) break;
     const logp = await decode(level, rowUser, prefix, rows);
     const K = logp.length / rows;
-    const start = trie.childStart[level]!, codeOf = trie.childCode[level]!, below = trie.itemCount[level + 1]!;
+    const start = trie.childStart[level]!, codeOf = trie.tokens[level]!, leaves = trie.leafStart[level + 1]!;
 
     const nCount = new Int32Array(users), nNode = new Int32Array(users * W), nScore = new Float32Array(users * W), nTokens = new Int32Array(users * W * L);
     for (let u = 0; u < users; u++) {
@@ -110,7 +131,7 @@ export async function beamSearch(trie: CodeTrie, users: number, decode: DecodeFn
       for (let j = 0; j < count[u]!; j++) {
         const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!, base = score[slot]!;
         for (let c = start[parent]!; c < start[parent + 1]!; c++) {
-          if (ex && below[c]! - (ex.get(c) ?? 0) <= 0) continue;
+          if (ex && leaves[c + 1]! - leaves[c]! - (ex.get(c) ?? 0) <= 0) continue;
           heap.push(base + logp[row * K + codeOf[c]!]!, c, j);
         }
       }

@@ -44,6 +44,6 @@ test('a trained generator round-trips through a bundle and recommends by beam se
   const others = Array.from({ length: TOY.items }, (_, i) => i);
   const only = await gm.recommend({ users: 1, items: items.subarray(0, T) }, { k: 1, beam: 4, exclude: () => others });
   assert.equal(only.items[0], added, 'the new item is reachable in the trie');
-  assert.throws(() => gm.addItems(['dup'], Int32Array.from([0, 0, 0])), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_CODES');
+  assert.throws(() => gm.addItems(['dup'], Int32Array.from([0, 0, 0])), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_TOKENIZER_DUPLICATE');
   await gm.close();
 });

@@ -8,7 +8,7 @@ import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
-import { CodeTrie } from './code-trie.js';
+import { PrefixTrie } from '../tokenizer/index.js';
 
 /** Histories of U users as the model reads them: [U, T] left-padded, oldest first. */
 export interface HistoryBatch {
@@ -29,7 +29,7 @@ export interface RecommendOptions {
 }
 
 export class GenerativeModel {
-  private trie: CodeTrie;
+  private trie: PrefixTrie;
   private tokens: Int32Array;
   private numItems: number;
   private codes: Int32Array;
@@ -47,7 +47,7 @@ export class GenerativeModel {
     this.numItems = itemIds.length;
     this.offsets = codeOffsets(c.codeSizes);
     this.tokens = itemTokenTable(codes, this.numItems, c.codeSizes);
-    this.trie = new CodeTrie(codes, this.numItems, c.codeSizes);
+    this.trie = PrefixTrie.build(codes, this.numItems, c.codeSizes.length, c.codeSizes);
   }
 
   static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
@@ -89,7 +89,7 @@ export class GenerativeModel {
     const merged = new Int32Array(this.codes.length + codes.length);
     merged.set(this.codes);
     merged.set(codes, this.codes.length);
-    const trie = new CodeTrie(merged, this.numItems + ids.length, c.codeSizes); // validates uniqueness first
+    const trie = PrefixTrie.build(merged, this.numItems + ids.length, L, c.codeSizes); // validates first
     const first = this.numItems;
     this.codes = merged;
     this.itemIds.push(...ids);

@@ -1,3 +1,2 @@
-export { CodeTrie } from './code-trie.js';
-export { beamSearch, type BeamOptions, type BeamResult, type DecodeFn } from './beam.js';
+export { beamSearch, excludedCounts, type BeamOptions, type BeamResult, type DecodeFn } from './beam.js';
 export { GenerativeModel, type HistoryBatch, type RecommendOptions } from './generative.js';
