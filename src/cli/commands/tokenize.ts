@@ -96,38 +96,16 @@ async function embeddingsFrom(o: TokenizeOptions, dataDir: string, seed: number,
   const ds = o.path !== undefined
     ? await data.loadDataset({ format: o.format as Parameters<typeof data.loadDataset>[0]['format'], path: o.path })
     : await data.withStore({ dir: dataDir, readOnly: true }, (s) => s.dataset());
-  const n = ds.items.count;
   // Collaborative vectors from the training part only: leave-one-out holds out each user's last two events.
   const split = data.leaveOneOut(ds.interactions);
+  const userVectors = o.userVectors ? await tok.readVectorsFile(o.userVectors) : undefined;
+  const fused = await tok.datasetItemEmbeddings(ds, split, {
+    weights, textModel: o.textModel as 'auto' | 'use' | 'hash', outputDim, seed, onProgress, ...(userVectors ? { userVectors } : {}),
+  });
   const inter = ds.interactions;
-  const offsets = new Int32Array(inter.numUsers + 1);
-  for (let u = 0; u < inter.numUsers; u++) offsets[u + 1] = offsets[u]! + (split.trainEnd[u]! - inter.userOffsets[u]!);
-  const items = new Int32Array(offsets[inter.numUsers]!);
-  for (let u = 0; u < inter.numUsers; u++) items.set(inter.items.subarray(inter.userOffsets[u]!, split.trainEnd[u]!), offsets[u]!);
-  // Categories and attributes as one token row per item (attribute ids shifted past the category vocabulary).
-  const cat = ds.items.categories, att = ds.items.attributes;
-  const tokOffsets = new Int32Array(n + 1);
-  for (let i = 0; i < n; i++) tokOffsets[i + 1] = tokOffsets[i]! + (cat.offsets[i + 1]! - cat.offsets[i]!) + (att.offsets[i + 1]! - att.offsets[i]!);
-  const tokValues = new Int32Array(tokOffsets[n]!);
-  for (let i = 0, k = 0; i < n; i++) {
-    for (let j = cat.offsets[i]!; j < cat.offsets[i + 1]!; j++) tokValues[k++] = cat.values[j]!;
-    for (let j = att.offsets[i]!; j < att.offsets[i + 1]!; j++) tokValues[k++] = cat.vocab.length + att.values[j]!;
-  }
-  let userVectors: Float32Array | undefined, userDim: number | undefined;
-  if (o.userVectors) {
-    const f = await tok.readVectorsFile(o.userVectors);
-    const al = tok.alignVectors(f, ds.items.ids);
-    log.info({ matched: al.matched, items: n }, 'user vectors matched by item id');
-    userVectors = al.vectors; userDim = f.dim;
-  }
-  const texts = ds.items.titles.map((t, i) => `${t} ${ds.items.texts[i] ?? ''}`.trim());
-  const fused = await tok.buildItemEmbeddings({
-    numItems: n, texts, tokens: { offsets: tokOffsets, values: tokValues, vocabSize: cat.vocab.length + att.vocab.length },
-    sequences: { offsets, items, numItems: n }, ...(userVectors ? { userVectors, userDim: userDim! } : {}),
-  }, { weights, textModel: o.textModel as 'auto' | 'use' | 'hash', outputDim, seed, onProgress });
   return {
     vectors: fused.vectors, dim: fused.dim, itemIds: ds.items.ids,
-    meta: { source: o.path ?? 'store', label: ds.label, items: n, users: inter.numUsers, events: inter.items.length, blocks: fused.blocks },
+    meta: { source: o.path ?? 'store', label: ds.label, items: ds.items.count, users: inter.numUsers, events: inter.items.length, split: 'leave-one-out', blocks: fused.blocks },
   };
 }
 

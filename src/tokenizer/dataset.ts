@@ -1,0 +1,68 @@
+/**
+ * From a `Dataset` (src/data) and its split to semantic IDs in one call — what `genrec tokenize`, the
+ * quality benchmark and training use, so they all embed items the same way. Collaborative vectors see
+ * only each user's training part of the split.
+ */
+import type { Dataset } from '../data/dataset.js';
+import type { Split } from '../data/split.js';
+import { log } from '../engine/log.js';
+import type { ItemSequences } from './collaborative.js';
+import type { FusedEmbeddings, TokenRows } from './embeddings.js';
+import { buildItemEmbeddings, type ItemEmbeddingOptions } from './item-embeddings.js';
+import { ResidualTokenizer, type FitOptions, type FitResult, type TokenizerConfig } from './tokenizer.js';
+import { alignVectors, type VectorFile } from './vectors-io.js';
+
+/** Users' training events as CSR sequences (a copy: the split's train parts, concatenated). */
+export function trainSequences(split: Pick<Split, 'interactions' | 'trainEnd'>): ItemSequences {
+  const inter = split.interactions;
+  const offsets = new Int32Array(inter.numUsers + 1);
+  for (let u = 0; u < inter.numUsers; u++) offsets[u + 1] = offsets[u]! + (split.trainEnd[u]! - inter.userOffsets[u]!);
+  const items = new Int32Array(offsets[inter.numUsers]!);
+  for (let u = 0; u < inter.numUsers; u++) items.set(inter.items.subarray(inter.userOffsets[u]!, split.trainEnd[u]!), offsets[u]!);
+  return { offsets, items, numItems: inter.numItems };
+}
+
+/** Categories and attributes as one token row per item (attribute ids shifted past the category vocabulary). */
+export function itemTokenRows(items: Dataset['items']): TokenRows {
+  const n = items.count, cat = items.categories, att = items.attributes;
+  const offsets = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) offsets[i + 1] = offsets[i]! + (cat.offsets[i + 1]! - cat.offsets[i]!) + (att.offsets[i + 1]! - att.offsets[i]!);
+  const values = new Int32Array(offsets[n]!);
+  for (let i = 0, k = 0; i < n; i++) {
+    for (let j = cat.offsets[i]!; j < cat.offsets[i + 1]!; j++) values[k++] = cat.values[j]!;
+    for (let j = att.offsets[i]!; j < att.offsets[i + 1]!; j++) values[k++] = cat.vocab.length + att.values[j]!;
+  }
+  return { offsets, values, vocabSize: cat.vocab.length + att.vocab.length };
+}
+
+export interface DatasetEmbeddingOptions extends ItemEmbeddingOptions {
+  /** Extra vectors matched to items by external id. */
+  userVectors?: VectorFile;
+}
+
+/** Fused item embeddings of a dataset: title + text, categories + attributes, train-split item2vec, user vectors. */
+export async function datasetItemEmbeddings(ds: Dataset, split: Pick<Split, 'interactions' | 'trainEnd'>, o: DatasetEmbeddingOptions = {}): Promise<FusedEmbeddings> {
+  const n = ds.items.count;
+  let user: { userVectors: Float32Array; userDim: number } | null = null;
+  if (o.userVectors) {
+    const al = alignVectors(o.userVectors, ds.items.ids);
+    log.info({ matched: al.matched, items: n }, 'user vectors matched by item id');
+    user = { userVectors: al.vectors, userDim: o.userVectors.dim };
+  }
+  const texts = ds.items.titles.map((t, i) => `${t} ${ds.items.texts[i] ?? ''}`.trim());
+  return buildItemEmbeddings({ numItems: n, texts, tokens: itemTokenRows(ds.items), sequences: trainSequences(split), ...user }, o);
+}
+
+export interface TokenizeDatasetOptions extends FitOptions {
+  embeddings?: DatasetEmbeddingOptions;
+  tokenizer?: Partial<TokenizerConfig>;
+}
+
+/** Embed a dataset's items and fit the tokenizer on them. */
+export async function tokenizeDataset(ds: Dataset, split: Pick<Split, 'interactions' | 'trainEnd'>, o: TokenizeDatasetOptions = {}): Promise<FitResult & { embeddings: FusedEmbeddings }> {
+  const progress = o.onProgress ? { onProgress: o.onProgress } : {};
+  const runtime = o.runtime ? { runtime: o.runtime } : {};
+  const embeddings = await datasetItemEmbeddings(ds, split, { ...runtime, ...progress, ...o.embeddings });
+  const fit = await ResidualTokenizer.fit(embeddings.vectors, ds.items.count, embeddings.dim, o.tokenizer ?? {}, { ...runtime, ...progress });
+  return { ...fit, embeddings };
+}
