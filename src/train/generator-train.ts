@@ -32,6 +32,7 @@ export interface GeneratorTrainOptions {
   typeWeights?: Float32Array;
   evaluate?(model: Generator, epoch: number): Promise<Record<string, number>>;
   runDir?: RunDir;
+  resume?: boolean;
   runtime?: RuntimeOptions;
   /** Simulated kill after n epochs (tests). */
   stopAfterEpochs?: number;
@@ -100,6 +101,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
     ...(o.patience !== undefined ? { patience: o.patience } : {}),
     ...(o.evalEvery !== undefined ? { evalEvery: o.evalEvery } : {}),
     ...(o.runDir ? { runDir: o.runDir } : {}),
+    ...(o.resume !== undefined ? { resume: o.resume } : {}),
     ...(o.stopAfterEpochs !== undefined ? { stopAfterEpochs: o.stopAfterEpochs } : {}),
     metadata: { config: JSON.stringify(cfg) },
   });

@@ -8,6 +8,7 @@ import { register as demo } from './demo.js';
 import { register as importCommand } from './import.js';
 import { register as stats } from './stats.js';
 import { register as tokenize } from './tokenize.js';
+import { register as train } from './train.js';
 
 export const registrations: Array<(program: Command) => void> = [
   demo,
@@ -15,6 +16,7 @@ export const registrations: Array<(program: Command) => void> = [
   importCommand,
   stats,
   tokenize,
+  train,
 ];
 
 export function registerAll(program: Command): void {

@@ -1,0 +1,104 @@
+/**
+ * `genrec train`: semantic IDs + generator on the store's data (or a dataset folder / generated data),
+ * leave-one-out split, early stopping on validation NDCG@10; writes a versioned model bundle under
+ * `<dataDir>/models/vN` that `eval`, `recommend` and `serve` load. A killed run resumes from its run
+ * directory (`--run-dir`, default `<dataDir>/runs/train`) when started again with the same settings.
+ */
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { GenrecError } from '../../engine/errors.js';
+import { printResult } from '../output.js';
+import { configOf, globalOptions } from '../program.js';
+import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
+
+export interface TrainOptions extends SourceOptions {
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string;
+  batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
+}
+
+const int = (name: string, v: string | undefined, min = 1): number | undefined => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw new GenrecError('GENREC_E_USAGE', `--${name} must be a number ≥ ${min}, got ${v}`, `e.g. --${name} ${Math.max(min, 1) * 2}`);
+  return n;
+};
+
+/** Loads the data a command works on: a folder or generated data when given, else the store. */
+export async function commandDataset(opts: SourceOptions, dataDir: string): Promise<import('../../data/index.js').Dataset> {
+  const data = await import('../../data/index.js');
+  const source = await sourceData(opts);
+  if (source) return data.datasetFromData(source);
+  const ds = await data.withStore({ dir: dataDir, readOnly: true }, (s) => s.dataset());
+  if (ds.interactions.items.length === 0) {
+    throw new GenrecError('GENREC_E_NO_DATA', `the store in ${dataDir} has no events`, 'import data first (`genrec import …`), or pass --path DIR --format FMT, or --synthetic');
+  }
+  return ds;
+}
+
+/** History cap from the data: the 95th percentile of training lengths, at most the configured cap. */
+export function maxLenFromData(split: import('../../data/index.js').Split, cap: number): number {
+  const { numUsers, userOffsets } = split.interactions;
+  const lens = new Int32Array(numUsers);
+  for (let u = 0; u < numUsers; u++) lens[u] = split.trainEnd[u]! - userOffsets[u]!;
+  lens.sort();
+  return Math.max(2, Math.min(cap, lens[Math.floor(0.95 * (numUsers - 1))] ?? 2));
+}
+
+export function register(program: Command): void {
+  const cmd = program.command('train').description('learn semantic IDs and train the generator; writes a model bundle (<dataDir>/models/vN)');
+  addSourceOptions(cmd)
+    .option('--epochs <n>', 'maximum epochs (early stopping on validation NDCG@10)', '60')
+    .option('--max-len <n>', 'history cap (default: 95th percentile of training lengths, ≤ config data.maxHistory)')
+    .option('--arch <causal|lazy>', 'generator architecture', 'causal')
+    .option('--d-model <n>', 'model width')
+    .option('--layers <n>', 'transformer blocks')
+    .option('--heads <n>', 'attention heads')
+    .option('--dropout <p>', 'dropout probability')
+    .option('--batch-size <n>', 'rows per packed batch')
+    .option('--lr <x>', 'peak learning rate')
+    .option('--beam <n>', 'beam width for validation', '20')
+    .option('--eval-users <n>', 'validation users sampled per evaluation', '3000')
+    .option('--run-dir <dir>', 'checkpoints and curves (default <dataDir>/runs/train); a run found there resumes')
+    .option('--models-dir <dir>', 'where bundles are written (default <dataDir>/models)')
+    .option('--fresh', 'ignore a checkpoint in the run directory and start over')
+    .action(async (opts: TrainOptions, c: Command) => {
+      const config = configOf(c);
+      const { json = false } = globalOptions(c);
+      const data = await import('../../data/index.js');
+      const { fitGenrec } = await import('../../eval/genrec.js');
+      const { RunDir, writeBundle } = await import('../../train/index.js');
+      const { TOKENIZER_VERSION } = await import('../../tokenizer/index.js');
+      const t0 = performance.now();
+      const ds = await commandDataset(opts, config.dataDir);
+      const split = data.leaveOneOut(ds.interactions);
+      const maxLen = int('max-len', opts.maxLen, 2) ?? maxLenFromData(split, config.data.maxHistory);
+      const runDir = new RunDir(opts.runDir ?? join(config.dataDir, 'runs', 'train'));
+      const arch: 'causal' | 'lazy' | undefined = opts.arch === 'lazy' ? 'lazy' : opts.arch === 'causal' || opts.arch === undefined ? 'causal' : undefined;
+      if (!arch) throw new GenrecError('GENREC_E_USAGE', `--arch must be causal or lazy, got ${opts.arch}`, 'use --arch causal (default) or --arch lazy');
+      const model = {
+        arch,
+        ...(opts.dModel ? { dModel: int('d-model', opts.dModel)! } : {}),
+        ...(opts.layers ? { nLayer: int('layers', opts.layers)! } : {}),
+        ...(opts.heads ? { nHead: int('heads', opts.heads)! } : {}),
+        ...(opts.dropout ? { dropout: Number(opts.dropout) } : {}),
+      };
+      const fit = await fitGenrec({
+        dataset: ds, split, seed: config.train.seed, maxLen, epochs: int('epochs', opts.epochs)!, model, runDir, resume: !opts.fresh,
+        ...(opts.batchSize ? { batchSize: int('batch-size', opts.batchSize)! } : {}),
+        ...(opts.lr ? { lr: Number(opts.lr) } : {}),
+        beam: int('beam', opts.beam)!, evalUsers: int('eval-users', opts.evalUsers)!,
+      });
+      const inter = ds.interactions;
+      const bundle = writeBundle(opts.modelsDir ?? join(config.dataDir, 'models'), {
+        model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
+        tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
+        data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
+        metrics: { valid_ndcg10: fit.result.bestMetric, ...Object.fromEntries(Object.entries(fit.result.bestMetrics).map(([k, v]) => [`valid_${k}`, v])) },
+        train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds },
+      });
+      printResult({
+        bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
+        valid_ndcg10: Number(fit.result.bestMetric.toFixed(5)), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+      }, json);
+    });
+}

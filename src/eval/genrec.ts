@@ -1,0 +1,117 @@
+/**
+ * genrec's own model end to end on a split: fused item embeddings → residual k-means semantic IDs →
+ * generator trained with early stopping on validation NDCG@10 (beam search over a sample of validation
+ * users) → the best epoch's model. Used by `genrec train` (which then writes a bundle) and by
+ * `bench quality` (as the `genrec` model).
+ */
+import { log, type RuntimeOptions } from '../engine/index.js';
+import type { Dataset } from '../data/dataset.js';
+import type { Split } from '../data/split.js';
+import { tokenizeDataset, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
+import type { Generator, GeneratorConfig } from '../models/generator.js';
+import { trainGenerator, type RunDir, type TrainLoopResult } from '../train/index.js';
+import { GenerativeModel } from '../retrieval/generative.js';
+import { evaluate } from './harness.js';
+import { generativeRanker } from './generative-ranker.js';
+import type { ModelFactory } from './models.js';
+
+export interface GenrecOptions {
+  dataset: Dataset;
+  split: Split;
+  seed: number;
+  maxLen: number;
+  epochs: number;
+  model?: Partial<GeneratorConfig>;
+  tokenizer?: Partial<TokenizerConfig>;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  patience?: number;
+  evalEvery?: number;
+  /** Validation users sampled per evaluation (beam search is the costly part); default 3000. */
+  evalUsers?: number;
+  beam?: number;
+  runDir?: RunDir;
+  /** Continue from a checkpoint in runDir (default true). */
+  resume?: boolean;
+  runtime?: RuntimeOptions;
+}
+
+export interface GenrecFit {
+  model: Generator;
+  codes: Int32Array;
+  codeSizes: number[];
+  tokenizer: FitResult;
+  result: TrainLoopResult;
+  tokenizeSeconds: number;
+  trainSeconds: number;
+}
+
+export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
+  const t0 = performance.now();
+  const runtime = o.runtime ? { runtime: o.runtime } : {};
+  const tok = await tokenizeDataset(o.dataset, o.split, { ...runtime, tokenizer: { seed: o.seed, ...o.tokenizer } });
+  const codes = tok.ids.codes.slice();
+  const codeSizes = Array.from(tok.ids.sizes);
+  const tokenizeSeconds = (performance.now() - t0) / 1000;
+  log.info({ codeSizes, collisionRate: tok.report.collisionRate, seconds: tokenizeSeconds }, 'semantic IDs ready');
+  const itemIds = o.dataset.items.ids;
+  const beam = o.beam ?? 20;
+  const t1 = performance.now();
+  const { model, result } = await trainGenerator({
+    split: o.split, codes, codeSizes, maxLen: o.maxLen, epochs: o.epochs, seed: o.seed,
+    ...(o.model ? { model: o.model } : {}),
+    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+    ...(o.lr !== undefined ? { lr: o.lr } : {}),
+    ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
+    patience: o.patience ?? 4,
+    evalEvery: o.evalEvery ?? 2,
+    ...(o.runDir ? { runDir: o.runDir } : {}),
+    ...(o.resume !== undefined ? { resume: o.resume } : {}),
+    ...runtime,
+    evaluate: async (m) => {
+      const gm = await GenerativeModel.fromModule(m, codes, itemIds, o.runtime);
+      try {
+        const r = await evaluate(generativeRanker(gm, { beam }), o.split, 'valid', { includeSeen: false, limit: o.evalUsers ?? 3000 });
+        return r.exclude;
+      } finally {
+        await gm.close();
+      }
+    },
+  });
+  return { model, codes, codeSizes, tokenizer: tok, result, tokenizeSeconds, trainSeconds: (performance.now() - t1) / 1000 };
+}
+
+/** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */
+function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {
+  const n = (k: string) => (options[k] === undefined || options[k] === '' ? undefined : Number(options[k]));
+  const model: Partial<GeneratorConfig> = {};
+  if (options.arch === 'causal' || options.arch === 'lazy') model.arch = options.arch;
+  if (n('dModel') !== undefined) model.dModel = n('dModel')!;
+  if (n('layers') !== undefined) model.nLayer = n('layers')!;
+  if (n('heads') !== undefined) model.nHead = n('heads')!;
+  if (n('dropout') !== undefined) model.dropout = n('dropout')!;
+  if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
+  return {
+    model,
+    ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),
+    ...(n('lr') !== undefined ? { lr: n('lr')! } : {}),
+    ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
+    ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
+  };
+}
+
+export const genrec: ModelFactory = async (ctx) => {
+  const t0 = performance.now();
+  const extra = genrecOptionsFrom(ctx.options);
+  const fit = await fitGenrec({ dataset: ctx.dataset, split: ctx.split, seed: ctx.seed, maxLen: ctx.maxLen, epochs: ctx.epochs ?? 60, runDir: ctx.runDir, ...(ctx.runtime ? { runtime: ctx.runtime } : {}), ...extra });
+  const gm = await GenerativeModel.fromModule(fit.model, fit.codes, ctx.dataset.items.ids, ctx.runtime);
+  const ranker = generativeRanker(gm, { beam: extra.beam ?? 20 });
+  return {
+    ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),
+    info: {
+      ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
+      epochs_run: fit.result.epochs, valid_ndcg10: fit.result.bestMetric, params: fit.model.numParameters(), collision_rate: fit.tokenizer.report.collisionRate,
+    },
+  };
+};
