@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { GenrecError } from '../engine/errors.js';
 import { Rng } from '../engine/random.js';
-import { buildItemEmbeddings, embedTexts, embedTextsHashed, embedTokenRows, fuseEmbeddings, item2vec } from './index.js';
+import { buildItemEmbeddings, embedTexts, embedTextsHashed, embedTokenRows, fuseEmbeddings, item2vec, randomProjection } from './index.js';
 
 function cos(x: Float32Array, d: number, a: number, b: number): number {
   let s = 0, na = 0, nb = 0;
@@ -104,4 +104,16 @@ test('buildItemEmbeddings fuses whatever sources exist', async () => {
   }, { textModel: 'hash', attributeDim: 32, item2vec: { dim: 8, epochs: 1, progress: false } });
   assert.deepEqual(f.blocks.map((b) => b.name), ['content', 'collaborative']);
   assert.equal(f.vectors.length, n * f.dim);
+});
+
+test('random projection (on ORT) roughly preserves distances and is seeded', async () => {
+  const n = 5000, d = 96, p = 48;
+  const x = embedTextsHashed(Array.from({ length: n }, (_, i) => `w${i % 50} w${i % 7} x${i}`), { dim: d }).vectors;
+  const y = await randomProjection(x, n, d, p, 3);
+  assert.deepEqual(y, await randomProjection(x, n, d, p, 3));
+  assert.equal(y.length, n * p);
+  const sq = (v: Float32Array, dd: number, a: number, b: number) => { let s = 0; for (let j = 0; j < dd; j++) s += (v[a * dd + j]! - v[b * dd + j]!) ** 2; return s; };
+  let ratio = 0;
+  for (let k = 0; k < 200; k++) ratio += sq(y, p, k, n - 1 - k) / sq(x, d, k, n - 1 - k);
+  assert.ok(Math.abs(ratio / 200 - 1) < 0.15, `mean distance ratio ${ratio / 200}`);
 });

@@ -14,8 +14,12 @@
  * sources' squared distances — the weights say directly how much each source shapes the codes. An item
  * missing a source (a zero row) gets the other blocks renormalised to unit norm.
  */
+import { emit } from '../engine/emit.js';
 import { GenrecError } from '../engine/errors.js';
+import { Graph } from '../engine/graph.js';
 import { log } from '../engine/log.js';
+import * as op from '../engine/ops.js';
+import { createSession, toOrt, type RuntimeOptions } from '../engine/runtime.js';
 import { Rng, hashString, mix32 } from '../engine/random.js';
 import { fillNormal } from './synthetic.js';
 
@@ -116,18 +120,28 @@ export function fuseEmbeddings(n: number, sources: readonly FusionSource[]): Fus
   return { vectors: out, dim, blocks };
 }
 
-/** Seeded Gaussian random projection d → p (Johnson–Lindenstrauss), to shrink a wide fused vector. */
-export function randomProjection(x: Float32Array, n: number, d: number, p: number, seed: number): Float32Array {
+/**
+ * Seeded Gaussian random projection d → p (Johnson–Lindenstrauss), to shrink a wide fused vector. The
+ * n × d × p multiply runs on ORT in fixed 4096-row chunks (one session; the last chunk padded).
+ */
+export async function randomProjection(x: Float32Array, n: number, d: number, p: number, seed: number, runtime: RuntimeOptions = {}): Promise<Float32Array> {
   const w = fillNormal(new Float32Array(d * p), new Rng(mix32(seed, 0x7270)), 1 / Math.sqrt(p));
+  const rows = Math.min(4096, n);
+  const g = new Graph('random_projection');
+  const xin = g.input('x', 'float32', [rows, d]);
+  const session = await createSession(emit(g, { y: op.gemm(xin, g.constant(w, [d, p], 'float32')) }).bytes, runtime);
   const out = new Float32Array(n * p);
-  for (let i = 0; i < n; i++) {
-    const xo = i * d, oo = i * p;
-    for (let j = 0; j < d; j++) {
-      const v = x[xo + j]!;
-      if (v === 0) continue;
-      const wo = j * p;
-      for (let k = 0; k < p; k++) out[oo + k] = out[oo + k]! + v * w[wo + k]!;
+  const pad = new Float32Array(rows * d), y = new Float32Array(rows * p);
+  try {
+    for (let s = 0; s < n; s += rows) {
+      const m = Math.min(rows, n - s);
+      let input = x.subarray(s * d, (s + m) * d);
+      if (m < rows) { pad.fill(0); pad.set(input); input = pad; }
+      await session.run({ x: toOrt(input, [rows, d]) }, { y: toOrt(y, [rows, p]) });
+      out.set(y.subarray(0, m * p), s * p);
     }
+  } finally {
+    await session.release();
   }
   return out;
 }

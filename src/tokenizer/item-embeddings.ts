@@ -66,7 +66,7 @@ export async function buildItemEmbeddings(input: ItemEmbeddingInput, o: ItemEmbe
   }
   const fused = fuseEmbeddings(n, sources);
   if (o.outputDim && o.outputDim < fused.dim) {
-    return { ...fused, vectors: randomProjection(fused.vectors, n, fused.dim, o.outputDim, seed), dim: o.outputDim };
+    return { ...fused, vectors: await randomProjection(fused.vectors, n, fused.dim, o.outputDim, seed, o.runtime), dim: o.outputDim };
   }
   return fused;
 }
