@@ -6,7 +6,7 @@ export { ResidualTokenizer, autoCodebookSize, resolveConfig, DEFAULT_TOKENIZER_C
 export type { TokenizerConfig, TokenizeReport, LevelReport, FitOptions, FitResult, ProgressFn } from './tokenizer.js';
 export { SemanticIds, CodeMapping } from './codes.js';
 export { PrefixTrie, sortCodes } from './trie.js';
-export { saveTokenizer, loadTokenizer, TOKENIZER_FORMAT, type SavedTokenizer } from './persist.js';
+export { saveTokenizer, loadTokenizer, codesForItems, TOKENIZER_FORMAT, type SavedTokenizer } from './persist.js';
 export { readVectorsFile, readNpy, writeNpy, alignVectors, type VectorFile } from './vectors-io.js';
 export { syntheticClusteredVectors, type SyntheticOptions, type SyntheticVectors } from './synthetic.js';
 export { item2vec, type Item2VecOptions, type ItemSequences } from './collaborative.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { GenrecError } from '../engine/errors.js';
-import { ResidualTokenizer, alignVectors, loadTokenizer, readVectorsFile, saveTokenizer, syntheticClusteredVectors, writeNpy } from './index.js';
+import { ResidualTokenizer, alignVectors, codesForItems, loadTokenizer, readVectorsFile, saveTokenizer, syntheticClusteredVectors, writeNpy } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'genrec-tok-'));
 const released: ResidualTokenizer[] = [];
@@ -38,6 +38,11 @@ test('save → load round-trips tokenizer, codes, ids, report and metadata', asy
   assert.deepEqual(back.itemIds, itemIds);
   assert.deepEqual(back.report, report);
   assert.deepEqual(back.meta, { data: 'synthetic' });
+  const aligned = codesForItems(back, ['item-3-é', 'unknown', 'item-0-é']);
+  assert.deepEqual(aligned.codes.subarray(0, 4), ids.code(3));
+  assert.deepEqual(Array.from(aligned.codes.subarray(4, 8)), [-1, -1, -1, -1]);
+  assert.deepEqual(aligned.codes.subarray(8, 12), ids.code(0));
+  assert.deepEqual(Array.from(aligned.missing), [1]);
   // The loaded tokenizer codes new items exactly as the original does.
   const a = await tokenizer.encode(vectors.subarray(0, 50 * DIM), 50);
   const b = await back.tokenizer.encode(vectors.subarray(0, 50 * DIM), 50);

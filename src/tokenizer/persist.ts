@@ -167,3 +167,22 @@ export function loadTokenizer(path: string, runtime: RuntimeOptions = {}): Saved
   const tokenizer = new ResidualTokenizer(dim, config, codebooks, lambda, dead, iterations, runtime);
   return { tokenizer, ids, itemIds, report, meta };
 }
+
+/**
+ * The saved codes re-ordered to another item list (e.g. a dataset's `items.ids`): row i is the code of
+ * itemIds[i], or −1s when the tokenizer file has no such item (code it with `tokenizer.extend`).
+ */
+export function codesForItems(saved: SavedTokenizer, itemIds: readonly string[]): { codes: Int32Array; missing: Int32Array } {
+  if (!saved.itemIds) throw new GenrecError('GENREC_E_TOKENIZER_FILE', 'the tokenizer file has no item ids', 're-run `genrec tokenize` (it saves them), or use the codes in row order');
+  const D = saved.ids.depth;
+  const row = new Map<string, number>();
+  saved.itemIds.forEach((id, i) => row.set(id, i));
+  const codes = new Int32Array(itemIds.length * D).fill(-1);
+  const missing: number[] = [];
+  itemIds.forEach((id, i) => {
+    const r = row.get(id);
+    if (r === undefined) missing.push(i);
+    else codes.set(saved.ids.code(r), i * D);
+  });
+  return { codes, missing: Int32Array.from(missing) };
+}
