@@ -1,0 +1,65 @@
+/**
+ * Test fixtures for serve: a data directory with a store (items with categories, a few users) and a REAL
+ * model bundle — the toy generator (200 items, next = 7·i + 3 mod 200) trained for a few seconds.
+ * The trained bundle is cached per process, and copied into each data directory.
+ */
+import { cpSync, mkdtempSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { withStore } from '../data/store/store.js';
+import { EventColumnsBuilder } from '../data/columns.js';
+import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
+import { writeBundle } from '../train/bundle.js';
+
+export const toyItemId = (i: number) => `item${i}`;
+export const toyCategory = (i: number) => `cat${i % 4}`;
+
+let trained: Promise<string> | null = null;
+
+/** A models dir holding v1 (the toy generator), trained once per process. */
+export function toyBundle(): Promise<string> {
+  trained ??= (async () => {
+    const { model } = await trainToyGenerator('causal', 300, 1);
+    const dir = mkdtempSync(join(tmpdir(), 'genrec-serve-bundle-'));
+    writeBundle(dir, {
+      model, codes: toyCodes(), itemIds: Array.from({ length: TOY.items }, (_, i) => toyItemId(i)),
+      tokenizer: { version: 1 }, data: { label: 'toy', users: 0, items: TOY.items, events: 0 },
+    });
+    return dir;
+  })();
+  return trained;
+}
+
+/** Copy the toy bundle in as models/v<version>. */
+export async function installToyBundle(dataDir: string, version = 1): Promise<void> {
+  const src = await toyBundle();
+  mkdirSync(join(dataDir, 'models'), { recursive: true });
+  // Copy to a temp name and rename: the server's watcher must never see half a bundle.
+  const tmp = join(dataDir, 'models', `.v${version}.copy`);
+  cpSync(join(src, 'v1'), tmp, { recursive: true });
+  const { renameSync, readFileSync, writeFileSync } = await import('node:fs');
+  const mf = join(tmp, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(mf, 'utf8')) as { version: number };
+  manifest.version = version;
+  writeFileSync(mf, JSON.stringify(manifest));
+  renameSync(tmp, join(dataDir, 'models', `v${version}`));
+}
+
+/** A data dir with a store: the toy items (with titles and categories) and `users` users who follow the toy rule. */
+export async function toyDataDir(opts: { users?: number; model?: boolean } = {}): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-serve-'));
+  const users = opts.users ?? 20;
+  const ev = new EventColumnsBuilder('toy', { timestamps: true, values: false });
+  const t0 = 1_700_000_000;
+  for (let u = 0; u < users; u++) {
+    let cur = (u * 37) % TOY.items;
+    for (let k = 0; k < 5; k++) { ev.add(`user${u}`, toyItemId(cur), 'view', t0 + u * 100 + k); cur = toyNext(cur); }
+  }
+  const ids = Array.from({ length: TOY.items }, (_, i) => toyItemId(i));
+  await withStore({ dir }, (s) => s.importData({
+    label: 'toy', events: ev.build(),
+    items: { source: 'toy', ids, title: ids.map((id) => `Title of ${id}`), categories: ids.map((_, i) => [toyCategory(i)]) },
+  }));
+  if (opts.model !== false) await installToyBundle(dir, 1);
+  return dir;
+}
