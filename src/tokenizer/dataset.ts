@@ -8,7 +8,7 @@ import type { Split } from '../data/split.js';
 import { log } from '../engine/log.js';
 import type { ItemSequences } from './collaborative.js';
 import type { FusedEmbeddings, TokenRows } from './embeddings.js';
-import { buildItemEmbeddings, type ItemEmbeddingOptions } from './item-embeddings.js';
+import { ItemEmbedder, type ItemEmbeddingOptions } from './item-embeddings.js';
 import { ResidualTokenizer, type FitOptions, type FitResult, type TokenizerConfig } from './tokenizer.js';
 import { alignVectors, type VectorFile } from './vectors-io.js';
 
@@ -40,8 +40,11 @@ export interface DatasetEmbeddingOptions extends ItemEmbeddingOptions {
   userVectors?: VectorFile;
 }
 
-/** Fused item embeddings of a dataset: title + text, categories + attributes, train-split item2vec, user vectors. */
-export async function datasetItemEmbeddings(ds: Dataset, split: Pick<Split, 'interactions' | 'trainEnd'>, o: DatasetEmbeddingOptions = {}): Promise<FusedEmbeddings> {
+/**
+ * Fused item embeddings of a dataset: title + text, categories + attributes, train-split item2vec, user
+ * vectors. The embedder embeds later items of the same catalogue (same text model, vocabularies, means).
+ */
+export async function datasetItemEmbeddings(ds: Dataset, split: Pick<Split, 'interactions' | 'trainEnd'>, o: DatasetEmbeddingOptions = {}): Promise<{ fused: FusedEmbeddings; embedder: ItemEmbedder }> {
   const n = ds.items.count;
   let user: { userVectors: Float32Array; userDim: number } | null = null;
   if (o.userVectors) {
@@ -50,7 +53,8 @@ export async function datasetItemEmbeddings(ds: Dataset, split: Pick<Split, 'int
     user = { userVectors: al.vectors, userDim: o.userVectors.dim };
   }
   const texts = ds.items.titles.map((t, i) => `${t} ${ds.items.texts[i] ?? ''}`.trim());
-  return buildItemEmbeddings({ numItems: n, texts, tokens: itemTokenRows(ds.items), sequences: trainSequences(split), ...user }, o);
+  const { fused, embedder } = await ItemEmbedder.fit({ numItems: n, texts, tokens: itemTokenRows(ds.items), sequences: trainSequences(split), ...user }, o);
+  return { fused, embedder };
 }
 
 export interface TokenizeDatasetOptions extends FitOptions {
@@ -59,10 +63,10 @@ export interface TokenizeDatasetOptions extends FitOptions {
 }
 
 /** Embed a dataset's items and fit the tokenizer on them. */
-export async function tokenizeDataset(ds: Dataset, split: Pick<Split, 'interactions' | 'trainEnd'>, o: TokenizeDatasetOptions = {}): Promise<FitResult & { embeddings: FusedEmbeddings }> {
+export async function tokenizeDataset(ds: Dataset, split: Pick<Split, 'interactions' | 'trainEnd'>, o: TokenizeDatasetOptions = {}): Promise<FitResult & { embeddings: FusedEmbeddings; embedder: ItemEmbedder }> {
   const progress = o.onProgress ? { onProgress: o.onProgress } : {};
   const runtime = o.runtime ? { runtime: o.runtime } : {};
-  const embeddings = await datasetItemEmbeddings(ds, split, { ...runtime, ...progress, ...o.embeddings });
-  const fit = await ResidualTokenizer.fit(embeddings.vectors, ds.items.count, embeddings.dim, o.tokenizer ?? {}, { ...runtime, ...progress });
-  return { ...fit, embeddings };
+  const { fused, embedder } = await datasetItemEmbeddings(ds, split, { ...runtime, ...progress, ...o.embeddings });
+  const fit = await ResidualTokenizer.fit(fused.vectors, ds.items.count, fused.dim, o.tokenizer ?? {}, { ...runtime, ...progress });
+  return { ...fit, embeddings: fused, embedder };
 }

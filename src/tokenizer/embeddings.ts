@@ -26,27 +26,30 @@ import { fillNormal } from './synthetic.js';
 // ---------------------------------------------------------------------------------------------------
 // Row operations
 
-/** Subtract the column mean of rows that are not all-zero (a common direction carries no information). */
-export function centerRows(x: Float32Array, n: number, d: number): Float32Array {
-  const mean = new Float64Array(d);
-  let rows = 0;
+/**
+ * Subtract a column mean from rows that are not all-zero (a direction shared by every item carries no
+ * information). The mean is computed over those rows unless given (new items reuse the fit-time mean).
+ * Returns the mean used.
+ */
+export function centerRows(x: Float32Array, n: number, d: number, given?: Float32Array): Float32Array {
+  const nonZero = (o: number) => { for (let j = 0; j < d; j++) if (x[o + j] !== 0) return true; return false; };
+  let mean = given;
+  if (!mean) {
+    const acc = new Float64Array(d);
+    let rows = 0;
+    for (let i = 0; i < n; i++) {
+      if (!nonZero(i * d)) continue;
+      rows++;
+      for (let j = 0; j < d; j++) acc[j] += x[i * d + j]!;
+    }
+    mean = new Float32Array(d);
+    if (rows > 0) for (let j = 0; j < d; j++) mean[j] = acc[j]! / rows;
+  }
   for (let i = 0; i < n; i++) {
     const o = i * d;
-    let any = false;
-    for (let j = 0; j < d; j++) if (x[o + j] !== 0) { any = true; break; }
-    if (!any) continue;
-    rows++;
-    for (let j = 0; j < d; j++) mean[j] += x[o + j]!;
+    if (nonZero(o)) for (let j = 0; j < d; j++) x[o + j] = x[o + j]! - mean[j]!;
   }
-  if (rows === 0) return x;
-  for (let j = 0; j < d; j++) mean[j] /= rows;
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let any = false;
-    for (let j = 0; j < d; j++) if (x[o + j] !== 0) { any = true; break; }
-    if (any) for (let j = 0; j < d; j++) x[o + j] = x[o + j]! - mean[j]!;
-  }
-  return x;
+  return mean;
 }
 
 /** L2-normalise rows in place, scaled to `norm`; zero rows stay zero. Returns x. */
@@ -120,17 +123,14 @@ export function fuseEmbeddings(n: number, sources: readonly FusionSource[]): Fus
   return { vectors: out, dim, blocks };
 }
 
-/**
- * Seeded Gaussian random projection d → p (Johnson–Lindenstrauss), to shrink a wide fused vector. The
- * n × d × p multiply runs on ORT in fixed 4096-row chunks (one session; the last chunk padded).
- */
-export async function randomProjection(x: Float32Array, n: number, d: number, p: number, seed: number, runtime: RuntimeOptions = {}): Promise<Float32Array> {
-  const w = fillNormal(new Float32Array(d * p), new Rng(mix32(seed, 0x7270)), 1 / Math.sqrt(p));
+/** y = x · w for n rows (x n × d, w d × p), on ORT in fixed 4096-row chunks (one session, last chunk padded). */
+export async function projectRows(x: Float32Array, n: number, d: number, w: Float32Array, p: number, runtime: RuntimeOptions = {}): Promise<Float32Array> {
+  const out = new Float32Array(n * p);
+  if (n === 0) return out;
   const rows = Math.min(4096, n);
-  const g = new Graph('random_projection');
+  const g = new Graph('project_rows');
   const xin = g.input('x', 'float32', [rows, d]);
   const session = await createSession(emit(g, { y: op.gemm(xin, g.constant(w, [d, p], 'float32')) }).bytes, runtime);
-  const out = new Float32Array(n * p);
   const pad = new Float32Array(rows * d), y = new Float32Array(rows * p);
   try {
     for (let s = 0; s < n; s += rows) {
@@ -144,6 +144,12 @@ export async function randomProjection(x: Float32Array, n: number, d: number, p:
     await session.release();
   }
   return out;
+}
+
+/** Seeded Gaussian random projection d → p (Johnson–Lindenstrauss), to shrink a wide fused vector. */
+export async function randomProjection(x: Float32Array, n: number, d: number, p: number, seed: number, runtime: RuntimeOptions = {}): Promise<Float32Array> {
+  const w = fillNormal(new Float32Array(d * p), new Rng(mix32(seed, 0x7270)), 1 / Math.sqrt(p));
+  return projectRows(x, n, d, w, p, runtime);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -161,36 +167,48 @@ export interface TokenRows {
  * IDF-weighted sum of seeded random token vectors (dim × vocab never materialised: each token's vector
  * is drawn from a stream seeded by its id). Items without tokens get a zero row (fusion skips them).
  */
-export function embedTokenRows(rows: TokenRows, n: number, o: { dim?: number; seed?: number } = {}): { vectors: Float32Array; dim: number } {
+export function embedTokenRows(rows: TokenRows, n: number, o: { dim?: number; seed?: number; df?: DocFrequency } = {}): { vectors: Float32Array; dim: number; df: DocFrequency } {
   const dim = o.dim ?? 64, seed = o.seed ?? 1;
   if (rows.offsets.length !== n + 1) throw new GenrecError('GENREC_E_TOKENIZER_INPUT', `token rows have ${rows.offsets.length - 1} rows, expected ${n}`, 'pass one row per item');
-  let vocab = rows.vocabSize ?? 0;
+  let vocab = Math.max(rows.vocabSize ?? 0, o.df?.counts.length ?? 0);
   for (const v of rows.values) if (v + 1 > vocab) vocab = v + 1;
-  const df = new Int32Array(vocab);
-  for (let i = 0; i < n; i++) {
-    const row = rows.values.subarray(rows.offsets[i]!, rows.offsets[i + 1]!);
-    for (let a = 0; a < row.length; a++) {
-      const t = row[a]!;
-      if (t < 0 || t >= vocab) throw new GenrecError('GENREC_E_TOKENIZER_INPUT', `item ${i} has token id ${t} outside [0, ${vocab})`, 'pass token ids below vocabSize');
-      let dup = false;
-      for (let b = 0; b < a; b++) if (row[b] === t) { dup = true; break; }
-      if (!dup) df[t]!++;
+  for (const t of rows.values) if (t < 0) throw new GenrecError('GENREC_E_TOKENIZER_INPUT', `token id ${t} is negative`, 'pass token ids ≥ 0');
+  // Document frequencies: counted here at fit time, reused as given for new items (same idf).
+  let df: Int32Array;
+  let docs: number;
+  if (o.df) {
+    df = new Int32Array(vocab);
+    df.set(o.df.counts);
+    docs = o.df.docs;
+  } else {
+    df = new Int32Array(vocab);
+    docs = n;
+    for (let i = 0; i < n; i++) {
+      const row = rows.values.subarray(rows.offsets[i]!, rows.offsets[i + 1]!);
+      for (let a = 0; a < row.length; a++) {
+        const t = row[a]!;
+        let dup = false;
+        for (let b = 0; b < a; b++) if (row[b] === t) { dup = true; break; }
+        if (!dup) df[t]!++;
+      }
     }
   }
   // Token vectors for tokens in use, drawn from per-token streams (independent of vocabulary order).
+  const used = new Uint8Array(vocab);
+  for (const t of rows.values) used[t] = 1;
   const tv = new Float32Array(vocab * dim);
-  for (let t = 0; t < vocab; t++) if (df[t]! > 0) fillNormal(tv.subarray(t * dim, (t + 1) * dim), new Rng(mix32(seed, t)), 1 / Math.sqrt(dim));
+  for (let t = 0; t < vocab; t++) if (used[t]) fillNormal(tv.subarray(t * dim, (t + 1) * dim), new Rng(mix32(seed, t)), 1 / Math.sqrt(dim));
   const out = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     const oo = i * dim;
     for (let k = rows.offsets[i]!; k < rows.offsets[i + 1]!; k++) {
       const t = rows.values[k]!;
-      const idf = Math.log((1 + n) / (1 + df[t]!)) + 1;
+      const idf = Math.log((1 + docs) / (1 + df[t]!)) + 1;
       const to = t * dim;
       for (let j = 0; j < dim; j++) out[oo + j] = out[oo + j]! + idf * tv[to + j]!;
     }
   }
-  return { vectors: out, dim };
+  return { vectors: out, dim, df: { counts: o.df ? o.df.counts : df, docs } };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -205,31 +223,47 @@ function textFeatures(text: string): string[] {
   return feats;
 }
 
+/** Document frequencies kept from fit time so new items get the same idf weights. */
+export interface DocFrequency {
+  /** Per token id (attributes) or per hashed feature bucket (text). */
+  counts: Int32Array;
+  /** Documents (items) counted. */
+  docs: number;
+}
+
+/** Buckets of the hashed text document-frequency table (collisions only blur rare features' idf). */
+const TEXT_DF_BUCKETS = 1 << 18;
+
 /**
  * Hashed TF-IDF text vectors: word unigrams + bigrams, sublinear tf, smooth idf, each feature added at
  * `probes` hashed positions with hashed signs (a sparse random projection of the TF-IDF vector).
+ * Document frequencies live in a hashed table, so they can be saved and reused for new items.
  */
-export function embedTextsHashed(texts: readonly string[], o: { dim?: number; seed?: number; probes?: number } = {}): { vectors: Float32Array; dim: number } {
+export function embedTextsHashed(texts: readonly string[], o: { dim?: number; seed?: number; probes?: number; df?: DocFrequency } = {}): { vectors: Float32Array; dim: number; df: DocFrequency } {
   const dim = o.dim ?? 256, seed = o.seed ?? 1, probes = o.probes ?? 4;
   const n = texts.length;
-  const docs = texts.map(textFeatures);
-  const df = new Map<string, number>();
-  for (const feats of docs) for (const f of new Set(feats)) df.set(f, (df.get(f) ?? 0) + 1);
+  const docs = texts.map((t) => textFeatures(t).map((f) => hashString(f, seed)));
+  let df = o.df;
+  if (!df) {
+    const counts = new Int32Array(TEXT_DF_BUCKETS);
+    for (const feats of docs) for (const h of new Set(feats)) counts[h % TEXT_DF_BUCKETS]!++;
+    df = { counts, docs: n };
+  }
   const out = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
-    const tf = new Map<string, number>();
-    for (const f of docs[i]!) tf.set(f, (tf.get(f) ?? 0) + 1);
+    const tf = new Map<number, number>();
+    for (const h of docs[i]!) tf.set(h, (tf.get(h) ?? 0) + 1);
     const oo = i * dim;
     for (const [f, c] of tf) {
-      const w = (1 + Math.log(c)) * (Math.log((1 + n) / (1 + df.get(f)!)) + 1);
-      let h = hashString(f, seed);
+      const w = (1 + Math.log(c)) * (Math.log((1 + df.docs) / (1 + df.counts[f % df.counts.length]!)) + 1);
+      let h = f;
       for (let p = 0; p < probes; p++) {
         h = mix32(h, p);
         out[oo + (h % dim)] = out[oo + (h % dim)]! + ((h >>> 31) ? -w : w);
       }
     }
   }
-  return { vectors: normalizeRows(out, n, dim), dim };
+  return { vectors: normalizeRows(out, n, dim), dim, df };
 }
 
 export type TextModel = 'auto' | 'use' | 'hash';
@@ -237,6 +271,8 @@ export type TextModel = 'auto' | 'use' | 'hash';
 export interface TextEmbedOptions {
   /** 'use' = Universal Sentence Encoder Lite (offline); 'hash' = hashed TF-IDF; 'auto' = USE if it loads. */
   model?: TextModel;
+  /** Hashed model: document frequencies from fit time (new items). */
+  df?: DocFrequency;
   /** Dimension of the hashed fallback (USE is always 512). */
   dim?: number;
   seed?: number;
@@ -259,7 +295,7 @@ async function loadUse(): Promise<UseModel> {
   return useModel;
 }
 
-export async function embedTexts(texts: readonly string[], o: TextEmbedOptions = {}): Promise<{ vectors: Float32Array; dim: number; model: 'use' | 'hash' }> {
+export async function embedTexts(texts: readonly string[], o: TextEmbedOptions = {}): Promise<{ vectors: Float32Array; dim: number; model: 'use' | 'hash'; df?: DocFrequency }> {
   const model = o.model ?? 'auto';
   const n = texts.length;
   if (model !== 'hash') {

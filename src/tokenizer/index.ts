@@ -11,8 +11,11 @@ export { readVectorsFile, readNpy, writeNpy, alignVectors, type VectorFile } fro
 export { syntheticClusteredVectors, type SyntheticOptions, type SyntheticVectors } from './synthetic.js';
 export { item2vec, type Item2VecOptions, type ItemSequences } from './collaborative.js';
 export {
-  embedTexts, embedTextsHashed, embedTokenRows, fuseEmbeddings, normalizeRows, centerRows, randomProjection,
-  type FusionSource, type FusedEmbeddings, type TokenRows, type TextModel, type TextEmbedOptions,
+  embedTexts, embedTextsHashed, embedTokenRows, fuseEmbeddings, normalizeRows, centerRows, randomProjection, projectRows,
+  type FusionSource, type FusedEmbeddings, type TokenRows, type TextModel, type TextEmbedOptions, type DocFrequency,
 } from './embeddings.js';
-export { buildItemEmbeddings, DEFAULT_FUSION_WEIGHTS, type ItemEmbeddingInput, type ItemEmbeddingOptions, type FusionWeights } from './item-embeddings.js';
+export {
+  buildItemEmbeddings, ItemEmbedder, DEFAULT_FUSION_WEIGHTS,
+  type ItemEmbeddingInput, type NewItemInput, type ItemEmbeddingOptions, type FusionWeights, type EmbedderConfig, type EmbedderArrays,
+} from './item-embeddings.js';
 export { tokenizeDataset, datasetItemEmbeddings, trainSequences, itemTokenRows, type TokenizeDatasetOptions, type DatasetEmbeddingOptions } from './dataset.js';

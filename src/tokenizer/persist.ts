@@ -14,6 +14,7 @@ import { crc32 } from 'node:zlib';
 import { writeFileAtomic } from '../engine/atomic-write.js';
 import { GenrecError } from '../engine/errors.js';
 import { SemanticIds } from './codes.js';
+import { ItemEmbedder, type EmbedderConfig } from './item-embeddings.js';
 import { DEFAULT_TOKENIZER_CONFIG, ResidualTokenizer, TOKENIZER_VERSION, type TokenizeReport, type TokenizerConfig } from './tokenizer.js';
 import type { RuntimeOptions } from '../engine/runtime.js';
 
@@ -30,13 +31,15 @@ export interface SavedTokenizer {
   report: TokenizeReport | null;
   /** Caller metadata saved with it (e.g. data snapshot, fusion weights). */
   meta: Record<string, unknown>;
+  /** How item vectors were made, to embed new items the same way (when saved). */
+  embedder: ItemEmbedder | null;
 }
 
 function bytesOf(a: Float32Array | Int32Array | Uint8Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
-export function saveTokenizer(path: string, tokenizer: ResidualTokenizer, ids: SemanticIds, o: { itemIds?: readonly string[]; report?: TokenizeReport; meta?: Record<string, unknown> } = {}): void {
+export function saveTokenizer(path: string, tokenizer: ResidualTokenizer, ids: SemanticIds, o: { itemIds?: readonly string[]; report?: TokenizeReport; meta?: Record<string, unknown>; embedder?: ItemEmbedder } = {}): void {
   const { levels: L, k: K, dim } = tokenizer;
   if (ids.levels !== L || ids.k !== K) throw new GenrecError('GENREC_E_TOKENIZER_MISMATCH', 'the code table was not made by this tokenizer', 'save the tokenizer with its own code table');
   const sections = new Map<string, Section>([
@@ -57,6 +60,9 @@ export function saveTokenizer(path: string, tokenizer: ResidualTokenizer, ids: S
     sections.set('item_ids', { dtype: 'U8', shape: [blob.length], data: blob });
     sections.set('item_id_offsets', { dtype: 'I32', shape: [offsets.length], data: offsets });
   }
+  if (o.embedder) {
+    for (const [k, v] of o.embedder.tensors()) sections.set(`embedder.${k}`, { dtype: v instanceof Float32Array ? 'F32' : 'I32', shape: [v.length], data: v });
+  }
   const names = [...sections.keys()].sort();
   const crcs: Record<string, number> = {};
   const header: Record<string, unknown> = {};
@@ -76,6 +82,7 @@ export function saveTokenizer(path: string, tokenizer: ResidualTokenizer, ids: S
     crc32: JSON.stringify(crcs),
     report: JSON.stringify(o.report ?? null),
     meta: JSON.stringify(o.meta ?? {}),
+    embedder: JSON.stringify(o.embedder?.config ?? null),
   };
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
@@ -112,7 +119,9 @@ export function loadTokenizer(path: string, runtime: RuntimeOptions = {}): Saved
     throw bad(`tokenizer format version ${md.version}; this genrec reads version ${TOKENIZER_VERSION}`, version > TOKENIZER_VERSION ? 'upgrade genrec' : 're-run `genrec tokenize` to rewrite it');
   }
   let config: TokenizerConfig, crcs: Record<string, number>, report: TokenizeReport | null, meta: Record<string, unknown>;
+  let embedderConfig: EmbedderConfig | null;
   try {
+    embedderConfig = JSON.parse(md.embedder ?? 'null') as EmbedderConfig | null;
     config = { ...DEFAULT_TOKENIZER_CONFIG, ...JSON.parse(md.config!) } as TokenizerConfig;
     crcs = JSON.parse(md.crc32!) as Record<string, number>;
     report = JSON.parse(md.report ?? 'null') as TokenizeReport | null;
@@ -164,8 +173,20 @@ export function loadTokenizer(path: string, runtime: RuntimeOptions = {}): Saved
       itemIds[i] = dec.decode(blob.subarray(a, b));
     }
   }
+  let embedder: ItemEmbedder | null = null;
+  if (embedderConfig) {
+    const tensors = new Map<string, Float32Array | Int32Array>();
+    for (const [name, h] of Object.entries(header)) {
+      if (!name.startsWith('embedder.')) continue;
+      const dtype = (h as { dtype: string }).dtype;
+      if (dtype !== 'F32' && dtype !== 'I32') throw bad(`tensor '${name}' has dtype ${dtype}`);
+      tensors.set(name.slice('embedder.'.length), read(name, dtype, []) as Float32Array | Int32Array);
+    }
+    embedder = ItemEmbedder.restore(embedderConfig, tensors, runtime);
+    if (embedder.dim !== dim) throw bad(`item embedder makes ${embedder.dim}-d vectors, the tokenizer takes ${dim}-d`);
+  }
   const tokenizer = new ResidualTokenizer(dim, config, codebooks, lambda, dead, iterations, runtime);
-  return { tokenizer, ids, itemIds, report, meta };
+  return { tokenizer, ids, itemIds, report, meta, embedder };
 }
 
 /**

@@ -85,12 +85,12 @@ async function embeddingsFrom(o: TokenizeOptions, dataDir: string, seed: number,
   if (o.synthetic !== undefined) {
     const n = int('synthetic', o.synthetic, 1), dim = int('dim', o.dim, 1);
     const { vectors } = tok.syntheticClusteredVectors(n, dim, { seed });
-    return { vectors, dim, itemIds: Array.from({ length: n }, (_, i) => String(i)), meta: { source: 'synthetic', items: n, dim } };
+    return { vectors, dim, itemIds: Array.from({ length: n }, (_, i) => String(i)), embedder: null, meta: { source: 'synthetic', items: n, dim } };
   }
   if (o.vectors !== undefined) {
     const f = await tok.readVectorsFile(o.vectors, o.ids);
-    const fused = tok.fuseEmbeddings(f.ids.length, [{ name: 'user', vectors: f.vectors, dim: f.dim, weight: 1 }]);
-    return { vectors: fused.vectors, dim: fused.dim, itemIds: f.ids, meta: { source: 'vectors', file: o.vectors } };
+    const { fused, embedder } = await tok.ItemEmbedder.fit({ numItems: f.ids.length, userVectors: f.vectors, userDim: f.dim }, { outputDim, seed });
+    return { vectors: fused.vectors, dim: fused.dim, itemIds: f.ids, embedder, meta: { source: 'vectors', file: o.vectors } };
   }
   const data = await import('../../data/index.js');
   const ds = o.path !== undefined
@@ -99,12 +99,12 @@ async function embeddingsFrom(o: TokenizeOptions, dataDir: string, seed: number,
   // Collaborative vectors from the training part only: leave-one-out holds out each user's last two events.
   const split = data.leaveOneOut(ds.interactions);
   const userVectors = o.userVectors ? await tok.readVectorsFile(o.userVectors) : undefined;
-  const fused = await tok.datasetItemEmbeddings(ds, split, {
+  const { fused, embedder } = await tok.datasetItemEmbeddings(ds, split, {
     weights, textModel: o.textModel as 'auto' | 'use' | 'hash', outputDim, seed, onProgress, ...(userVectors ? { userVectors } : {}),
   });
   const inter = ds.interactions;
   return {
-    vectors: fused.vectors, dim: fused.dim, itemIds: ds.items.ids,
+    vectors: fused.vectors, dim: fused.dim, itemIds: ds.items.ids, embedder,
     meta: { source: o.path ?? 'store', label: ds.label, items: ds.items.count, users: inter.numUsers, events: inter.items.length, split: 'leave-one-out', blocks: fused.blocks },
   };
 }
@@ -147,7 +147,7 @@ export function register(program: Command): void {
         }, { runtime: config.engine.threads ? { threads: config.engine.threads } : {}, onProgress: bars.onProgress });
         bars.stop();
         const out = o.out ?? join(config.dataDir, 'tokenizer', 'tokenizer.safetensors');
-        saveTokenizer(out, tokenizer, ids, { itemIds: src.itemIds, report, meta: src.meta });
+        saveTokenizer(out, tokenizer, ids, { itemIds: src.itemIds, report, meta: src.meta, ...(src.embedder ? { embedder: src.embedder } : {}) });
         await tokenizer.release();
         const total = (performance.now() - t0) / 1000;
         if (json) {
