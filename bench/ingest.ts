@@ -56,9 +56,11 @@ export const ingest: BenchSuite = {
     const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 50);
     try {
       const t0 = performance.now();
+      const cpu0 = process.cpuUsage();
       const report = await withStore({ dir, threads: Number(opts.threads) || undefined }, (s) =>
         s.import({ label: 'bench', events: { kind: 'file', path: csv, format: 'csv', mapping: { ...EVENT_CSV_MAPPING } } }));
       const seconds = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
       peak = Math.max(peak, process.memoryUsage().rss);
       const storeMb = statSync(join(dir, 'store.duckdb')).size / 2 ** 20;
       log.info({ ...report, seconds, storeMb }, 'ingest done');
@@ -67,6 +69,8 @@ export const ingest: BenchSuite = {
         seconds: Number(seconds.toFixed(3)),
         events_per_s: Math.round(report.eventsRead / seconds),
         rss_mb: Math.round(peak / 2 ** 20),
+        // CPU time of all threads: on a busy machine, seconds ≫ cpu_s / cores shows the wait for CPU.
+        cpu_s: Number(((cpu.user + cpu.system) / 1e6).toFixed(2)),
         events_added: report.eventsAdded,
         duplicates: report.duplicates,
         users: report.usersAdded,

@@ -139,8 +139,10 @@ export class DuckDBDriver implements StoreDriver {
     const report: IngestReport = { label: req.label, eventsRead: 0, eventsAdded: 0, duplicates: 0, usersAdded: 0, itemsAdded: 0, itemsUpdated: 0, newEventTypes: [] };
     const conn = this.conn;
     try {
-      // Stage first, outside the transaction: temp tables touch nothing persistent, and rows staged in a
-      // committed temp table have rowids 0..n-1 in source order (inside a transaction they would not).
+      // Phase 1, outside the transaction (temp tables only; nothing persistent changes): stage the inputs,
+      // check them, and decide the ids of new users and items. Rows of committed temp tables have rowids
+      // 0..n-1 in source order, and joins against committed tables are much faster than against rows
+      // inserted by the running transaction.
       if (req.items) {
         if (req.items.kind === 'file') await stageItemFile(conn, req.items); else await stageItemColumns(conn, req.items);
         await lastRowPerId(conn, 'stg_it');
@@ -159,13 +161,26 @@ export class DuckDBDriver implements StoreDriver {
         await stageEventColumns(conn, cols);
         lineOf = (rowid) => cols.line?.[rowid] ?? rowid + 1; source = cols.source;
       }
+      let types = await this.eventTypes();
+      if (req.eventTypes?.length) types = types.merge(req.eventTypes);
+      let typesChanged = !!req.eventTypes?.length;
+      if (req.events) {
+        const fresh = await this.newEventTypes(types, req.unknownEventTypes ?? 'add', source, lineOf);
+        if (fresh.length) { types = types.merge(fresh.map((name) => ({ name, weight: 1 }))); typesChanged = true; report.newEventTypes.push(...fresh); }
+      }
+      const bases = await this.assignIds(!!req.items, !!req.users, !!req.events);
+
+      // Phase 2: one transaction.
       await conn.run('BEGIN TRANSACTION');
       try {
-        let types = await this.eventTypes();
-        if (req.eventTypes?.length) { types = types.merge(req.eventTypes); await this.writeTypes(types); }
-        if (req.items) await this.mergeItems(report);
-        if (req.users) await this.mergeUsers(report);
-        if (req.events) await this.mergeEvents(types, req.unknownEventTypes ?? 'add', source, lineOf, report);
+        const now = await this.counts();
+        if (now.users !== bases.users || now.items !== bases.items) {
+          throw new GenrecError('GENREC_E_STORE_BUSY', 'the store changed while this import was being prepared', 'run the import again', {});
+        }
+        if (typesChanged) await this.writeTypes(types);
+        await this.mergeItems(!!req.items, report);
+        await this.mergeUsers(!!req.users, report);
+        if (req.events) await this.mergeEvents(report);
         await conn.run(`INSERT INTO imports VALUES (now(), ${lit(req.label)}, ${report.eventsRead}, ${report.eventsAdded}, ${report.usersAdded}, ${report.itemsAdded})`);
         await conn.run('COMMIT');
       } catch (e) {
@@ -173,32 +188,72 @@ export class DuckDBDriver implements StoreDriver {
         throw e;
       }
     } finally {
-      for (const t of ['stg_ev', 'stg_it', 'stg_us']) await conn.run(`DROP TABLE IF EXISTS temp.${t}`).catch(() => {});
+      for (const t of ['stg_ev', 'stg_it', 'stg_us', 'new_u', 'new_i', 'map_u', 'map_i']) await conn.run(`DROP TABLE IF EXISTS temp.${t}`).catch(() => {});
     }
     return report;
   }
 
-  private async mergeItems(report: IngestReport): Promise<void> {
-    const conn = this.conn;
-    report.itemsUpdated += await queryNumber(conn, 'SELECT count(*) FROM stg_it s WHERE EXISTS (SELECT 1 FROM items x WHERE x.ext = s.id)');
-    await conn.run(`UPDATE items SET title = coalesce(s.title, items.title), text = coalesce(s.text, items.text),
-      categories = coalesce(s.categories, items.categories), attributes = coalesce(s.attributes, items.attributes),
-      created = coalesce(s.created, items.created), duration = coalesce(s.duration, items.duration)
-      FROM stg_it s WHERE items.ext = s.id`);
-    const base = await queryNumber(conn, 'SELECT count(*) FROM items');
-    report.itemsAdded += await this.insertCount(`INSERT INTO items
-      SELECT ${base} + row_number() OVER (ORDER BY s.rowid) - 1, s.id, coalesce(s.title, ''), coalesce(s.text, ''),
-        coalesce(s.categories, []::VARCHAR[]), coalesce(s.attributes, []::VARCHAR[]), s.created, s.duration
-      FROM stg_it s WHERE NOT EXISTS (SELECT 1 FROM items x WHERE x.ext = s.id)`);
+  /** Event type names in the staged events that the store does not know, in order of first appearance. */
+  private async newEventTypes(types: EventTypes, unknown: 'add' | 'error', source: string, lineOf: (rowid: number) => number): Promise<string[]> {
+    const rows = await queryRows(this.conn, 'SELECT t, min(rowid) AS f FROM stg_ev GROUP BY t ORDER BY f');
+    const fresh = rows.filter((r) => types.code(String(r[0])) < 0);
+    if (fresh.length && unknown === 'error') {
+      const name = String(fresh[0]![0]);
+      throw fieldError(source, lineOf(Number(fresh[0]![1])), 'type', `unknown event type ${JSON.stringify(name)}`,
+        `known types: ${types.names.join(', ')}; declare it with --event-weights ${name}=<weight>, or allow new types`);
+    }
+    for (const [n, r] of fresh) checkEventTypeName(String(n), `${source}:${lineOf(Number(r))}`);
+    return fresh.map((r) => String(r[0]));
   }
 
-  private async mergeUsers(report: IngestReport): Promise<void> {
+  /**
+   * new_u / new_i: external ids not yet stored, with their new dense ids (metadata rows first, then first
+   * appearance in the events); map_u / map_i: every stored or new id, for mapping the events.
+   */
+  private async assignIds(items: boolean, users: boolean, events: boolean): Promise<StoreCounts> {
     const conn = this.conn;
-    await conn.run('UPDATE users SET attributes = coalesce(s.attributes, users.attributes) FROM stg_us s WHERE users.ext = s.id');
-    const base = await queryNumber(conn, 'SELECT count(*) FROM users');
-    report.usersAdded += await this.insertCount(`INSERT INTO users
-      SELECT ${base} + row_number() OVER (ORDER BY s.rowid) - 1, s.id, coalesce(s.attributes, []::VARCHAR[])
-      FROM stg_us s WHERE NOT EXISTS (SELECT 1 FROM users x WHERE x.ext = s.id)`);
+    const bases = await this.counts();
+    for (const [table, meta, col, base] of [['users', users ? 'stg_us' : null, 'u', bases.users], ['items', items ? 'stg_it' : null, 'i', bases.items]] as const) {
+      const id = table === 'users' ? 'uid' : 'iid';
+      const parts = [
+        ...(meta ? [`SELECT id AS ext, 0 AS src, rowid AS f FROM ${meta}`] : []),
+        ...(events ? [`SELECT ${col} AS ext, 1 AS src, min(rowid) AS f FROM stg_ev GROUP BY ${col}`] : []),
+      ];
+      const newTable = table === 'users' ? 'new_u' : 'new_i';
+      if (parts.length === 0) { await conn.run(`CREATE OR REPLACE TEMP TABLE ${newTable}(ext VARCHAR, ${id} INTEGER)`); continue; }
+      await conn.run(`CREATE OR REPLACE TEMP TABLE ${newTable} AS
+        SELECT ext, (${base} + row_number() OVER (ORDER BY src, f) - 1)::INTEGER AS ${id} FROM (
+          SELECT ext, min(src) AS src, arg_min(f, src) AS f FROM (${parts.join(' UNION ALL ')}) c GROUP BY ext
+        ) n WHERE NOT EXISTS (SELECT 1 FROM ${table} x WHERE x.ext = n.ext)`);
+      if (events) {
+        await conn.run(`CREATE OR REPLACE TEMP TABLE ${table === 'users' ? 'map_u' : 'map_i'} AS
+          SELECT ext, ${id} FROM ${table} UNION ALL SELECT ext, ${id} FROM ${newTable}`);
+      }
+    }
+    return bases;
+  }
+
+  private async mergeItems(fromFile: boolean, report: IngestReport): Promise<void> {
+    const conn = this.conn;
+    if (fromFile) {
+      report.itemsUpdated += await queryNumber(conn, 'SELECT count(*) FROM stg_it s WHERE EXISTS (SELECT 1 FROM items x WHERE x.ext = s.id)');
+      await conn.run(`UPDATE items SET title = coalesce(s.title, items.title), text = coalesce(s.text, items.text),
+        categories = coalesce(s.categories, items.categories), attributes = coalesce(s.attributes, items.attributes),
+        created = coalesce(s.created, items.created), duration = coalesce(s.duration, items.duration)
+        FROM stg_it s WHERE items.ext = s.id`);
+    }
+    report.itemsAdded += await this.insertCount(fromFile
+      ? `INSERT INTO items SELECT n.iid, n.ext, coalesce(s.title, ''), coalesce(s.text, ''), coalesce(s.categories, []::VARCHAR[]),
+          coalesce(s.attributes, []::VARCHAR[]), s.created, s.duration FROM new_i n LEFT JOIN stg_it s ON s.id = n.ext ORDER BY n.iid`
+      : "INSERT INTO items SELECT iid, ext, '', '', []::VARCHAR[], []::VARCHAR[], NULL, NULL FROM new_i ORDER BY iid");
+  }
+
+  private async mergeUsers(fromFile: boolean, report: IngestReport): Promise<void> {
+    const conn = this.conn;
+    if (fromFile) await conn.run('UPDATE users SET attributes = coalesce(s.attributes, users.attributes) FROM stg_us s WHERE users.ext = s.id');
+    report.usersAdded += await this.insertCount(fromFile
+      ? 'INSERT INTO users SELECT n.uid, n.ext, coalesce(s.attributes, []::VARCHAR[]) FROM new_u n LEFT JOIN stg_us s ON s.id = n.ext ORDER BY n.uid'
+      : 'INSERT INTO users SELECT uid, ext, []::VARCHAR[] FROM new_u ORDER BY uid');
   }
 
   private async insertCount(sql: string): Promise<number> {
@@ -206,32 +261,8 @@ export class DuckDBDriver implements StoreDriver {
     return Number(rows[0]?.[0] ?? 0);
   }
 
-  private async mergeEvents(types0: EventTypes, unknown: 'add' | 'error', source: string, lineOf: (rowid: number) => number, report: IngestReport): Promise<void> {
+  private async mergeEvents(report: IngestReport): Promise<void> {
     const conn = this.conn;
-    // Event types the store does not know, in order of first appearance.
-    const fresh = await queryRows(conn, `SELECT t, min(rowid) AS f FROM stg_ev s
-      WHERE NOT EXISTS (SELECT 1 FROM event_types e WHERE e.name = s.t) GROUP BY t ORDER BY f`);
-    if (fresh.length > 0) {
-      const [name, rowid] = [String(fresh[0]![0]), Number(fresh[0]![1])];
-      if (unknown === 'error') {
-        throw fieldError(source, lineOf(rowid), 'type', `unknown event type ${JSON.stringify(name)}`,
-          `known types: ${types0.names.join(', ')}; declare it with --event-weights ${name}=<weight>, or allow new types`);
-      }
-      for (const [n, r] of fresh) checkEventTypeName(String(n), `${source}:${lineOf(Number(r))}`);
-      const added = fresh.map((r) => String(r[0]));
-      await this.writeTypes(types0.merge(added.map((n) => ({ name: n, weight: 1 }))));
-      report.newEventTypes.push(...added);
-    }
-    // New users and items get the next dense ids, in order of first appearance.
-    for (const [table, id, col] of [['users', 'uid', 'u'], ['items', 'iid', 'i']] as const) {
-      const base = await queryNumber(conn, `SELECT count(*) FROM ${table}`);
-      const extra = table === 'users' ? '[]::VARCHAR[]' : "'', '', []::VARCHAR[], []::VARCHAR[], NULL, NULL";
-      const added = await this.insertCount(`INSERT INTO ${table}
-        SELECT ${base} + row_number() OVER (ORDER BY f) - 1 AS ${id}, ${col}, ${extra}
-        FROM (SELECT ${col}, min(rowid) AS f FROM stg_ev GROUP BY ${col}) n
-        WHERE NOT EXISTS (SELECT 1 FROM ${table} x WHERE x.ext = n.${col})`);
-      if (table === 'users') report.usersAdded += added; else report.itemsAdded += added;
-    }
     const read = await queryNumber(conn, 'SELECT count(*) FROM stg_ev');
     const existing = await queryNumber(conn, 'SELECT count(*) FROM (SELECT 1 FROM events LIMIT 1)');
     const seqBase = existing ? await queryNumber(conn, 'SELECT max(seq) + 1 FROM events') : 0;
@@ -245,7 +276,7 @@ export class DuckDBDriver implements StoreDriver {
       SELECT x.* FROM (
         SELECT DISTINCT ON (u.uid, i.iid, e.code, ${order})
           u.uid, i.iid, e.code, s.ts, s.pos, s.v, ${seqBase} + s.rowid
-        FROM stg_ev s JOIN users u ON u.ext = s.u JOIN items i ON i.ext = s.i JOIN event_types e ON e.name = s.t
+        FROM stg_ev s JOIN map_u u ON u.ext = s.u JOIN map_i i ON i.ext = s.i JOIN event_types e ON e.name = s.t
       ) x (uid, iid, type, ts, pos, value, seq)
       ${existing ? `WHERE NOT EXISTS (SELECT 1 FROM events o WHERE o.uid = x.uid AND o.iid = x.iid AND o.type = x.type AND ${match})` : ''}`);
     report.eventsRead += read;
