@@ -53,6 +53,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const tok = await tokenizeDataset(o.dataset, o.split, { ...runtime, tokenizer: { seed: o.seed, ...o.tokenizer } });
   const codes = tok.ids.codes.slice();
   const codeSizes = Array.from(tok.ids.sizes);
+  await tok.tokenizer.release(); // its ORT sessions; a server that codes new items loads the saved tokenizer
   const tokenizeSeconds = (performance.now() - t0) / 1000;
   log.info({ codeSizes, collisionRate: tok.report.collisionRate, seconds: tokenizeSeconds }, 'semantic IDs ready');
   const itemIds = o.dataset.items.ids;

@@ -270,9 +270,10 @@ export class Generator extends Module {
 
   /**
    * Training loss: the sum over levels of the mean cross-entropy of each target's code at that level,
-   * with teacher forcing (the true prefix). targets: [B, T] item tokens (0 = none); weights [B, T].
+   * with teacher forcing (the true prefix). targets: [B, T] item tokens (0 = none); weights [B, T];
+   * levelMasks[l]: [B·T, K_l] additive masks (0 for the valid children of the true prefix, −1e9 else).
    */
-  loss(h: HistoryInputs, targets: Tensor, weights: Tensor): Tensor {
+  loss(h: HistoryInputs, targets: Tensor, weights: Tensor, levelMasks?: Tensor[]): Tensor {
     const g = targets.graph;
     const [B, T] = targets.shape as [number, number];
     const L = this.levels, d = this.c.dModel;
@@ -305,7 +306,10 @@ export class Generator extends Module {
     for (let l = 0; l < L; l++) {
       const zl = op.slice(Z, 2, l, l + 1).reshape([B * T, d]);
       const cls = op.slice(tgt, 2, l, l + 1).reshape([B * T]).sub(g.scalar(this.offsets[l]!, 'int32'));
-      const ce = op.crossEntropy(this.levelLogits(zl, l), cls, { weights: w });
+      // With masks, level l's softmax runs over the valid children of the true prefix only (a
+      // hierarchical softmax over the trie), so log P(item) is the sum of the levels' log-probs.
+      const logits = levelMasks ? this.levelLogits(zl, l).add(levelMasks[l]!) : this.levelLogits(zl, l);
+      const ce = op.crossEntropy(logits, cls, { weights: w });
       total = total ? total.add(ce) : ce;
     }
     return total!;
@@ -322,7 +326,8 @@ export class Generator extends Module {
   }
 
   /**
-   * Inference decode step for `level`: log-probabilities [N, K_level] of the next code for N beam rows.
+   * Inference decode step for `level`: logits [N, K_level] of the next code for N beam rows (the beam
+   * search normalises them over the valid children of each row's prefix, as training does).
    * rowUser [N] picks each row's user context (so the context is never recomputed per beam);
    * prefix [N, level] holds the flat tokens decoded so far (null at level 0).
    */
@@ -352,7 +357,7 @@ export class Generator extends Module {
       void N;
       z = op.squeeze(op.slice(x, 1, S - 1, S), 1).reshape([-1, d]);
     }
-    return this.levelLogits(z, level).logSoftmax(-1);
+    return this.levelLogits(z, level);
   }
 
   /** Log-probabilities of level l's codes [N, K_l] from head states [N, d]. */
@@ -406,5 +411,5 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   }
   const rowUser = g.input('row_user', 'int32', ['rows']);
   const prefix = level > 0 ? g.input('prefix', 'int32', ['rows', level]) : null;
-  return { logp: model.decodeStep(ctx, rowUser, prefix, level) };
+  return { logits: model.decodeStep(ctx, rowUser, prefix, level) };
 }

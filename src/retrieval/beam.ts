@@ -7,7 +7,10 @@
  */
 import type { PrefixTrie } from '../tokenizer/index.js';
 
-/** Log-probabilities [N, K_level] of the next code for N rows (beam prefixes of their users). */
+/**
+ * Logits [N, K_level] of the next code for N rows (beam prefixes of their users). The search normalises
+ * them over each prefix's valid children (a softmax over the trie, as in training).
+ */
 export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number) => Promise<Float32Array>;
 
 export interface BeamOptions {
@@ -23,7 +26,7 @@ export interface BeamOptions {
 export interface BeamResult {
   /** [users × k] item ids, −1 where fewer were found. */
   items: Int32Array;
-  /** [users × k] log-probabilities of the items' full codes. */
+  /** [users × k] log-probabilities of the items' full codes (softmax over valid children per level). */
   scores: Float32Array;
 }
 
@@ -120,8 +123,8 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
       }
     }
     if (rows === 0) break;
-    const logp = await decode(level, rowUser, prefix, rows);
-    const K = logp.length / rows;
+    const logits = await decode(level, rowUser, prefix, rows);
+    const K = logits.length / rows;
     const start = trie.childStart[level]!, codeOf = trie.tokens[level]!, leaves = trie.leafStart[level + 1]!;
 
     const nCount = new Int32Array(users), nNode = new Int32Array(users * W), nScore = new Float32Array(users * W), nTokens = new Int32Array(users * W * L);
@@ -129,10 +132,16 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
       heap.reset();
       const ex = excluded[u]?.[level + 1];
       for (let j = 0; j < count[u]!; j++) {
-        const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!, base = score[slot]!;
-        for (let c = start[parent]!; c < start[parent + 1]!; c++) {
+        const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!;
+        const c0 = start[parent]!, c1 = start[parent + 1]!, o = row * K;
+        let m = -Infinity;
+        for (let c = c0; c < c1; c++) m = Math.max(m, logits[o + codeOf[c]!]!);
+        let z = 0;
+        for (let c = c0; c < c1; c++) z += Math.exp(logits[o + codeOf[c]!]! - m);
+        const base = score[slot]! - m - Math.log(z);
+        for (let c = c0; c < c1; c++) {
           if (ex && leaves[c + 1]! - leaves[c]! - (ex.get(c) ?? 0) <= 0) continue;
-          heap.push(base + logp[row * K + codeOf[c]!]!, c, j);
+          heap.push(base + logits[o + codeOf[c]!]!, c, j);
         }
       }
       const best = heap.sorted();

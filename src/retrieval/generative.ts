@@ -119,7 +119,7 @@ export class GenerativeModel {
       const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
       for (const n of names) f[n] = ctx[n]!;
       if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
-      return (await this.decode[level]!.run(f)).logp!.data as Float32Array;
+      return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
     }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
   }
 

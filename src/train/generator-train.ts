@@ -7,6 +7,7 @@ import { TrainStep, log, type RuntimeOptions } from '../engine/index.js';
 import { trainingSequences } from '../data/batches.js';
 import type { Split } from '../data/split.js';
 import { Generator, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
+import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { PackedBatches } from './packing.js';
 import type { RunDir } from './run-dir.js';
@@ -69,7 +70,8 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         ...(cfg.numEventTypes > 0 ? { types: g.input('types', 'int32', [B, T]) } : {}),
         ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
       };
-      return { loss: model.loss(h, targets, weights) };
+      const masks = o.codeSizes.map((k, l) => g.input(`level_mask_${l}`, 'float32', [B * T, k]));
+      return { loss: model.loss(h, targets, weights, masks) };
     },
   });
   log.info({ parameters: model.numParameters(), nodes: step.nodeCount, arch: cfg.arch }, 'generator compiled');
@@ -78,13 +80,27 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const packer = new PackedBatches(seqs, B, T, o.seed);
   const weights = new Float32Array(B * T), types = new Int32Array(B * T), gaps = new Int32Array(B * T);
   const dims = [B, T];
+  // Level masks: the valid children of each target's true prefix (its ancestor at depth l in the trie).
+  const trie = PrefixTrie.build(o.codes, inter.numItems, L, o.codeSizes);
+  const ancestors = Array.from({ length: L }, () => new Int32Array(inter.numItems));
+  for (let i = 0; i < inter.numItems; i++) {
+    let node = trie.itemLeaf[i]!;
+    for (let l = L - 1; l >= 0; l--) { node = trie.parent[l]![node]!; ancestors[l]![i] = node; }
+  }
+  const parents = new Int32Array(B * T);
+  const masks = o.codeSizes.map((k) => new Float32Array(B * T * k));
   function* batches(epoch: number): IterableIterator<Feeds> {
     for (const b of packer.epoch(epoch)) {
       for (let i = 0; i < B * T; i++) {
         const tt = b.targetTypes[i]!;
         weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;
       }
+      for (let l = 0; l < L; l++) {
+        for (let i = 0; i < B * T; i++) parents[i] = b.targets[i]! > 0 ? ancestors[l]![b.targets[i]! - 1]! : -1;
+        trie.allowedLogitMask(l, parents, masks[l]!, -1e9);
+      }
       const feeds: Feeds = {
+        ...Object.fromEntries(masks.map((m, l) => [`level_mask_${l}`, { data: m, dims: [B * T, o.codeSizes[l]!] }])),
         items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
         segments: { data: b.segments, dims }, positions: { data: b.positions, dims },
       };

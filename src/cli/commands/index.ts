@@ -9,6 +9,10 @@ import { register as importCommand } from './import.js';
 import { register as stats } from './stats.js';
 import { register as tokenize } from './tokenize.js';
 import { register as train } from './train.js';
+import { register as evalCommand } from './eval.js';
+import { register as recommend } from './recommend.js';
+import { register as exportCommand } from './export.js';
+import { register as serve } from './serve.js';
 
 export const registrations: Array<(program: Command) => void> = [
   demo,
@@ -17,6 +21,10 @@ export const registrations: Array<(program: Command) => void> = [
   stats,
   tokenize,
   train,
+  evalCommand,
+  recommend,
+  exportCommand,
+  serve,
 ];
 
 export function registerAll(program: Command): void {
