@@ -123,6 +123,13 @@ export function storeConformance(name: string, factory: () => Promise<StoreDrive
       assert.deepEqual(csrTokens(ds.users.attributes, 0), ['age=30']);
       const compact = await s.dataset();
       assert.deepEqual(compact.items.ids, ['d']);
+      const users = file('users.csv', 'id,gender,age\nu,F,31\nw,M,\n');
+      const ru = await s.import({ label: 'u', users: { kind: 'file', path: users, format: 'csv', mapping: { id: 'id', attributes: ['gender', 'age'] } } });
+      assert.equal(ru.usersAdded, 1);
+      const withUsers = await s.dataset({ catalog: 'all' });
+      assert.deepEqual(withUsers.users.ids, ['u', 'w']);
+      assert.deepEqual(csrTokens(withUsers.users.attributes, 0), ['gender=F', 'age=31']);
+      assert.deepEqual(csrTokens(withUsers.users.attributes, 1), ['gender=M']);
       await s.close();
     });
 
