@@ -251,7 +251,14 @@ export class LoadedModel {
   }
 
   /** Stop taking part: wait until queued and running batches are done, then stop the workers. */
-  async retire(): Promise<void> {
+  retire(): Promise<void> {
+    this.retiring ??= this.doRetire();
+    return this.retiring;
+  }
+
+  private retiring: Promise<void> | null = null;
+
+  private async doRetire(): Promise<void> {
     await new Promise<void>((r) => { this.onIdle = r; this.checkIdle(); });
     this.retired = true;
     if (this.timer) clearTimeout(this.timer);
@@ -264,6 +271,7 @@ export class ModelHost {
   private swapping: Promise<LoadedModel | null> | null = null;
   swaps = 0;
   lastError: string | null = null;
+  private closed = false;
   readonly o: Required<HostOptions>;
 
   constructor(private readonly state: OnlineState, o: HostOptions = {}) {
@@ -282,6 +290,7 @@ export class ModelHost {
         log.error({ dir, err: this.lastError }, 'model load failed; keeping the current model');
         throw e;
       }
+      if (this.closed) { await next.retire(); return null; }
       this.state.addBundleItems(next.itemIds);
       next.sync(this.state); // synchronous from here to the assignment: no item can slip in between
       const old = this.current;
@@ -303,6 +312,8 @@ export class ModelHost {
   sync(): void { this.current?.sync(this.state); }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await this.swapping; // a load in flight ends retired, not current
     const m = this.current;
     this.current = null;
     await m?.retire();

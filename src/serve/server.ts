@@ -100,7 +100,8 @@ export async function startServer(o: ServeOptions): Promise<Server> {
   host = new ModelHost(state, { workers: o.workers, threads: o.threads, batchWaitMs: o.batchWaitMs, maxBatch: o.maxBatch });
   const modelsDir = join(o.dataDir, 'models');
   const failedVersions = new Set<number>();
-  const reload = async (): Promise<number | null> => {
+  let reloading: Promise<number | null> | null = null;
+  const check = async (): Promise<number | null> => {
     const latest = latestBundle(modelsDir);
     if (latest) {
       const v = Number(basename(latest).slice(1));
@@ -109,6 +110,13 @@ export async function startServer(o: ServeOptions): Promise<Server> {
       }
     }
     return host.current?.version ?? null;
+  };
+  /** Checks run one after another; each looks at the models dir afresh when its turn comes. */
+  const reload = (): Promise<number | null> => {
+    const p = (reloading ?? Promise.resolve(null)).then(check);
+    reloading = p;
+    void p.finally(() => { if (reloading === p) reloading = null; });
+    return p;
   };
   await reload();
 
@@ -489,7 +497,7 @@ export async function startServer(o: ServeOptions): Promise<Server> {
   // ---- model watch and retraining ------------------------------------------------------------------
   const timers: NodeJS.Timeout[] = [];
   const watchMs = o.watchModelsMs ?? 2000;
-  if (watchMs > 0) timers.push(setInterval(() => { void reload(); }, watchMs).unref());
+  if (watchMs > 0) timers.push(setInterval(() => { if (!reloading) void reload(); }, watchMs).unref());
   let trainer: ChildProcess | null = null;
   if (o.retrainEveryMinutes && o.retrainEveryMinutes > 0) {
     const cmd = o.retrainCommand ?? [process.execPath, join(PACKAGE_ROOT, 'bin', 'genrec.js'), 'train', '--data-dir', o.dataDir];
@@ -519,6 +527,7 @@ export async function startServer(o: ServeOptions): Promise<Server> {
         for (const t of timers) clearInterval(t);
         trainer?.kill();
         await app.close();
+        await reloading?.catch(() => null);
         await durable.close();
         await host.close();
       })();
