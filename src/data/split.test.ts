@@ -29,6 +29,18 @@ describe('splits', () => {
     assert.deepEqual(Array.from(valid.targets, (i) => ds.items.ids[i]), ['d', 'a']);
   });
 
+  it('a sampled set of cases is a seeded subset in the original order', async () => {
+    const ds = await sample();
+    const s = temporalSplit(ds.interactions, { validFrom: 30, testFrom: 45 });
+    const all = evalCases(s, 'test');
+    const a = evalCases(s, 'test', { sample: 2, sampleSeed: 7 }), b = evalCases(s, 'test', { sample: 2, sampleSeed: 7 });
+    assert.equal(a.count, 2);
+    assert.deepEqual(a, b);
+    const pos = Array.from(a.users, (u) => Array.from(all.users).indexOf(u));
+    assert.ok(pos[0]! < pos[1]!, 'original order kept');
+    assert.equal(evalCases(s, 'test', { sample: 99 }).count, all.count);
+  });
+
   it('global temporal split cuts everybody at the same times', async () => {
     const ds = await sample();
     const s = temporalSplit(ds.interactions, { validFrom: 30, testFrom: 45 });

@@ -4,6 +4,7 @@
  *   train = [userOffsets[u], trainEnd[u]),  valid = [trainEnd[u], validEnd[u]),  test = [validEnd[u], userOffsets[u+1]).
  */
 import { GenrecError } from '../engine/errors.js';
+import { Rng } from '../engine/random.js';
 import type { Interactions } from './dataset.js';
 
 export type SplitKind = 'leave-one-out' | 'temporal';
@@ -124,6 +125,12 @@ export interface EvalCaseOptions {
   firstOnly?: boolean;
   /** Skip cases whose history is empty; default true. */
   requireHistory?: boolean;
+  /**
+   * Keep a seeded random sample of this many cases (in their original order). User ids often follow
+   * some order of the source (sign-up, activity), so the first n cases are not a fair sample.
+   */
+  sample?: number;
+  sampleSeed?: number;
 }
 
 export function evalCases(split: Split, part: 'valid' | 'test', opts: EvalCaseOptions = {}): EvalCases {
@@ -144,5 +151,16 @@ export function evalCases(split: Split, part: 'valid' | 'test', opts: EvalCaseOp
       if (opts.firstOnly) break;
     }
   }
+  if (opts.sample !== undefined && opts.sample < n) return sampleCases({ users, targets, historyEnd, count: n }, opts.sample, opts.sampleSeed ?? 1);
   return { users, targets, historyEnd, count: n };
+}
+
+function sampleCases(c: EvalCases, k: number, seed: number): EvalCases {
+  const idx = new Int32Array(c.count);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  const keep = new Rng(seed).shuffle(idx).subarray(0, Math.max(0, k)).sort();
+  return {
+    users: Int32Array.from(keep, (i) => c.users[i]!), targets: Int32Array.from(keep, (i) => c.targets[i]!),
+    historyEnd: Int32Array.from(keep, (i) => c.historyEnd[i]!), count: keep.length,
+  };
 }

@@ -28,7 +28,7 @@ export interface GenrecOptions {
   weightDecay?: number;
   patience?: number;
   evalEvery?: number;
-  /** Validation users sampled per evaluation (beam search is the costly part); default 3000. */
+  /** Validation cases sampled (seeded) per evaluation (beam search is the costly part); default 3000. */
   evalUsers?: number;
   beam?: number;
   runDir?: RunDir;
@@ -73,7 +73,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
     evaluate: async (m) => {
       const gm = await GenerativeModel.fromModule(m, codes, itemIds, o.runtime);
       try {
-        const r = await evaluate(generativeRanker(gm, { beam }), o.split, 'valid', { includeSeen: false, limit: o.evalUsers ?? 3000 });
+        const r = await evaluate(generativeRanker(gm, { beam }), o.split, 'valid', { includeSeen: false, sample: o.evalUsers ?? 3000, sampleSeed: o.seed });
         return r.exclude;
       } finally {
         await gm.close();

@@ -80,7 +80,10 @@ export async function evaluate(ranker: Ranker, split: Split, part: 'valid' | 'te
   const includeSeen = opts.includeSeen ?? true;
   const batchSize = opts.batchSize ?? ranker.batchSize ?? 256;
   const maxLen = opts.maxLen ?? ranker.maxLen ?? 50;
-  const caseOpts: EvalCaseOptions = { ...(opts.firstOnly !== undefined ? { firstOnly: opts.firstOnly } : {}), ...(opts.requireHistory !== undefined ? { requireHistory: opts.requireHistory } : {}) };
+  const caseOpts: EvalCaseOptions = {
+    ...(opts.firstOnly !== undefined ? { firstOnly: opts.firstOnly } : {}), ...(opts.requireHistory !== undefined ? { requireHistory: opts.requireHistory } : {}),
+    ...(opts.sample !== undefined ? { sample: opts.sample, sampleSeed: opts.sampleSeed ?? 1 } : {}),
+  };
   const cases = evalCases(split, part, caseOpts);
   const inter = split.interactions;
   const numItems = inter.numItems;
