@@ -10,6 +10,7 @@ import { engine } from './engine.js';
 import { ingest } from './ingest.js';
 import { quality } from './quality.js';
 import { tokenize } from './tokenize.js';
+import { serve } from './serve.js';
 
 export interface BenchSuiteOption {
   /** commander-style flags, e.g. `--steps <n>`; the value reaches `run` under the camel-cased name. */
@@ -33,6 +34,7 @@ export const suites: Record<string, BenchSuite> = {
   [ingest.name]: ingest,
   [quality.name]: quality,
   [tokenize.name]: tokenize,
+  [serve.name]: serve,
 };
 
 export function listSuites(): BenchSuite[] {

@@ -5,28 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Rng } from '../engine/random.js';
+import { spawnServe } from './spawn.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/genrec.js', import.meta.url));
 const USERS = 6;
-
-function startServe(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--port', '0', '--flush-interval', '150', '--watch-interval', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /^(http:\/\/\S+)\n/m.exec(out);
-      if (m) resolve({ child, url: m[1]! });
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening`)));
-  });
-}
+const startServe = (dataDir: string) => spawnServe(dataDir, ['--flush-interval', '150', '--watch-interval', '0', '--log-level', 'warn']);
 
 interface Ev { FeedbackType: string; UserId: string; ItemId: string; EventId: string }
 

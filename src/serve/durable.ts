@@ -134,8 +134,8 @@ export class Durable {
     return durable;
   }
 
-  /** Append a record; resolves when it is durable and applied. */
-  append(r: LogRecord): Promise<void> { return this.wal.append(r); }
+  /** Append a record; resolves when it is durable (or, with sync = false, written) and applied. */
+  append(r: LogRecord, sync = true): Promise<void> { return this.wal.append(r, sync); }
 
   /** Move everything logged so far into the store and advance the checkpoint (one at a time). */
   flush(): Promise<FlushReport | null> {

@@ -11,3 +11,4 @@ export { ModelHost, LoadedModel, type HostOptions, type GenResult } from './mode
 export { OverlapCoder, type NewItemCoder, type ItemMeta } from './codes.js';
 export { Metrics } from './metrics.js';
 export type { LogRecord, EventRecord, ItemRecord, UserRecord, DeleteRecord, ImpressionRecord } from './records.js';
+export { spawnServe, GENREC_BIN } from './spawn.js';

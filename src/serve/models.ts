@@ -89,7 +89,7 @@ export class LoadedModel {
   }
   private bundleCodes: Int32Array;
 
-  static async load(dir: string, o: Required<HostOptions>): Promise<LoadedModel> {
+  static async load(dir: string, o: Required<HostOptions>, onBatch: ((size: number, ms: number) => void) | null = null): Promise<LoadedModel> {
     const url = new URL('./model-worker.js', import.meta.url);
     const slots: Slot[] = [];
     let first: Extract<FromWorker, { op: 'loaded' }> | null = null;
@@ -111,7 +111,9 @@ export class LoadedModel {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw new GenrecError('GENREC_E_MODEL_LOAD', `cannot load the model bundle ${dir}: ${(e as Error).message}`, 'check the bundle (genrec train writes them under <data dir>/models/vN); the server keeps its current model');
     }
-    return new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o);
+    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o);
+    m.onBatch = onBatch;
+    return m;
   }
 
   /** Map the state's items onto this model, giving codes to the ones its bundle lacks (and the workers). */
@@ -272,6 +274,8 @@ export class ModelHost {
   swaps = 0;
   lastError: string | null = null;
   private closed = false;
+  /** Observes every generator run: requests in it and worker milliseconds. */
+  onBatch: ((size: number, ms: number) => void) | null = null;
   readonly o: Required<HostOptions>;
 
   constructor(private readonly state: OnlineState, o: HostOptions = {}) {
@@ -284,7 +288,7 @@ export class ModelHost {
       const t0 = performance.now();
       let next: LoadedModel;
       try {
-        next = await LoadedModel.load(dir, this.o);
+        next = await LoadedModel.load(dir, this.o, this.onBatch);
       } catch (e) {
         this.lastError = (e as Error).message;
         log.error({ dir, err: this.lastError }, 'model load failed; keeping the current model');

@@ -183,3 +183,21 @@ test('serve: API end to end on a real toy model', async (t) => {
     assert.equal((await call(s, 'GET', '/api/item/fresh')).json.Title, 'A fresh item');
   });
 });
+
+test('serve: optional read auth and rate limiting answer with coded JSON errors', async (t) => {
+  const dataDir = await toyDataDir({ users: 2, model: false });
+  const s = await startServer({ dataDir, port: 0, apiKey: KEY, authReads: true, rateLimit: 3, flushIntervalMs: 0, watchModelsMs: 0 });
+  t.after(() => s.close());
+  const anon = await call(s, 'GET', '/api/recommend/user1', undefined, null);
+  assert.equal(anon.status, 401);
+  const withKey = await call(s, 'GET', '/api/recommend/user1');
+  assert.equal(withKey.status, 200);
+  assert.equal(withKey.json.Source, 'trending', 'no model: the fallback, and the response says so');
+  assert.equal(withKey.json.Reason, 'no model loaded');
+  await call(s, 'GET', '/api/popular');
+  await call(s, 'GET', '/api/popular');
+  const limited = await call(s, 'GET', '/api/popular'); // the fourth counted request this minute
+  assert.equal(limited.status, 429);
+  assert.equal(limited.json.code, 'GENREC_E_RATE_LIMIT');
+  assert.equal((await call(s, 'GET', '/api/health/live', undefined, null)).status, 200, 'health is neither limited nor authenticated');
+});

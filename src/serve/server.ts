@@ -98,6 +98,7 @@ export async function startServer(o: ServeOptions): Promise<Server> {
   });
   const state = durable.state;
   host = new ModelHost(state, { workers: o.workers, threads: o.threads, batchWaitMs: o.batchWaitMs, maxBatch: o.maxBatch });
+  host.onBatch = (size, ms) => { metrics.batchSize.observe(size); metrics.batchSeconds.observe(ms / 1000); };
   const modelsDir = join(o.dataDir, 'models');
   const failedVersions = new Set<number>();
   let reloading: Promise<number | null> | null = null;
@@ -237,7 +238,7 @@ export async function startServer(o: ServeOptions): Promise<Server> {
 
   /** Record what was shown (not awaited: an impression is not worth an fsync on the read path). */
   const impression = (rec: string, v: number, user: string | null, items: RecItem[]) => {
-    durable.append({ t: 'imp', rec, v, u: user, items: items.map((x) => x.ItemId), ts: Date.now() / 1000 }).catch(() => {});
+    durable.append({ t: 'imp', rec, v, u: user, items: items.map((x) => x.ItemId), ts: Date.now() / 1000 }, false).catch(() => {});
   };
 
   const trending = (q: RecQuery, exclude: ReadonlySet<number>, reason: string, user: string | null, kind: string): RecBody => {

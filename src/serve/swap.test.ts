@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { installToyBundle, toyDataDir, toyItemId } from './fixtures.js';
 import { startServer } from './server.js';
 
@@ -51,4 +52,20 @@ test('serve: hot swap to newer bundles under load with zero failed requests', { 
   assert.equal(body.ModelVersion, 3);
   assert.deepEqual(body.Items.map((x) => x.ItemId), ['during-swap']);
   t.diagnostic(`${ok} requests during 2 swaps, 0 failed`);
+});
+
+test('serve: the periodic retraining hook runs its command in a background process and the result is loaded', { timeout: 60_000 }, async (t) => {
+  const dataDir = await toyDataDir({ users: 4 });
+  const { toyBundle } = await import('./fixtures.js');
+  const src = join(await toyBundle(), 'v1');
+  // Stands in for `genrec train`: writes bundle v2 the way it does (temp name, then rename).
+  const script = `const fs=require('fs');fs.cpSync(${JSON.stringify(src)},${JSON.stringify(join(dataDir, 'models', '.v2.tmp'))},{recursive:true});` +
+    `const m=${JSON.stringify(join(dataDir, 'models', '.v2.tmp', 'manifest.json'))};const j=JSON.parse(fs.readFileSync(m));j.version=2;fs.writeFileSync(m,JSON.stringify(j));` +
+    `fs.renameSync(${JSON.stringify(join(dataDir, 'models', '.v2.tmp'))},${JSON.stringify(join(dataDir, 'models', 'v2'))});`;
+  const s = await startServer({ dataDir, port: 0, flushIntervalMs: 0, watchModelsMs: 0, retrainEveryMinutes: 0.005, retrainCommand: [process.execPath, '-e', script] });
+  t.after(() => s.close());
+  const version = () => s.host.current?.version;
+  assert.equal(version(), 1);
+  for (let i = 0; i < 100 && version() !== 2; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(version(), 2, 'the retrained bundle was loaded');
 });

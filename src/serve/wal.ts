@@ -21,6 +21,8 @@ import { GenrecError } from '../engine/errors.js';
 import { log } from '../engine/log.js';
 
 const HEADER = 8;
+/** Longest wait before records nobody waits for (impressions) are written. */
+const LAZY_MS = 20;
 /** A record larger than this is refused (request bodies are limited far below it). */
 export const MAX_RECORD_BYTES = 64 << 20;
 
@@ -74,6 +76,7 @@ function fsyncDir(dir: string): void {
 
 interface Pending<R> {
   segment: number;
+  sync: boolean;
   record: R;
   bytes: Buffer;
   resolve: () => void;
@@ -101,6 +104,7 @@ export class Wal<R> {
   /** Seal callbacks by the segment they close. */
   private seals = new Map<number, Array<() => void>>();
   private idleWaiters: Array<() => void> = [];
+  private lazy: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: WalOptions<R>) {
     mkdirSync(o.dir, { recursive: true });
@@ -110,15 +114,22 @@ export class Wal<R> {
   /** The segment new records go to. */
   get current(): number { return this.segment; }
 
-  /** Queue a record; resolves once it is durable and applied. */
-  append(record: R): Promise<void> {
+  /**
+   * Queue a record; resolves once it is durable and applied. With `sync` false (impressions: nobody
+   * waits for them) a commit holding only such records is written without an fdatasync; they become
+   * durable with the next synced commit.
+   */
+  append(record: R, sync = true): Promise<void> {
     if (this.failed) return Promise.reject(this.unavailable());
     if (this.closed) return Promise.reject(new GenrecError('GENREC_E_SHUTTING_DOWN', 'the server is shutting down', 'retry against the restarted server'));
     const bytes = frame(Buffer.from(JSON.stringify(record), 'utf8'));
     if (bytes.length > MAX_RECORD_BYTES) return Promise.reject(new GenrecError('GENREC_E_TOO_LARGE', 'record too large', 'send smaller batches'));
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ segment: this.segment, record, bytes, resolve, reject });
-      if (!this.running) void this.loop();
+      this.queue.push({ segment: this.segment, sync, record, bytes, resolve, reject });
+      if (this.running) return;
+      if (sync) void this.loop();
+      // Unsynced records alone wait a little, so a stream of them costs one write per LAZY_MS, not one each.
+      else this.lazy ??= setTimeout(() => { this.lazy = null; if (!this.running) void this.loop(); }, LAZY_MS);
     });
   }
 
@@ -158,6 +169,7 @@ export class Wal<R> {
   }
 
   private async loop(): Promise<void> {
+    if (this.lazy) { clearTimeout(this.lazy); this.lazy = null; }
     this.running = true;
     try {
       for (;;) {
@@ -177,7 +189,7 @@ export class Wal<R> {
           const t0 = performance.now();
           const buf = batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((p) => p.bytes));
           for (let off = 0; off < buf.length;) off += (await this.fh!.write(buf, off, buf.length - off)).bytesWritten;
-          await this.fh!.datasync();
+          if (batch.some((p) => p.sync)) await this.fh!.datasync();
           this.o.onCommit?.(batch.length, buf.length, (performance.now() - t0) / 1000);
         } catch (e) {
           // After a failed write or fsync the file's state is unknown: refuse further writes (see docs/serve.md).
@@ -199,6 +211,7 @@ export class Wal<R> {
   /** Resolves when everything queued so far is durable. */
   idle(): Promise<void> {
     if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (!this.running) void this.loop();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 

@@ -1,0 +1,150 @@
+/**
+ * `genrec bench serve`: `genrec serve` under load, on a Beauty-size model.
+ *
+ * Model: synthetic data with about Beauty's shape (12,000 items, 22,000 users, ~9 events each; the
+ * data room's generator), stored in a DuckDB store, then genrec's own pipeline (`fitGenrec`: fused
+ * item embeddings → residual k-means semantic IDs → causal generator, history 50) trained for
+ * `--epochs` epochs and written as a bundle — the same steps as `genrec train`. Built once per option
+ * set into the cache folder.
+ *
+ * Measured, with the server (`genrec serve`, its own process) and the load generator
+ * (bench/serve-load.ts, another process) on this machine over loopback:
+ *   1. open loop: `--rate` requests/s for `--seconds` s over up to `--connections` sockets, each a top-10
+ *      recommendation (beam 20) for a different user, latency from the scheduled send time;
+ *   2. max_rps: closed loop with `--connections` connections for `--closed-seconds` s;
+ *   3. ingest: batches of `--batch` feedback events through POST /api/feedback (durable before 2xx);
+ *   4. rss_mb: the server's peak resident memory (VmHWM: all threads) read from /proc.
+ * No result cache exists in the server, so every request runs the generator.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnServe } from '../src/serve/spawn.js';
+import type { BenchSuite } from './index.js';
+
+const LOAD = fileURLToPath(new URL('./serve-load.js', import.meta.url));
+
+async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number }): Promise<void> {
+  const { generateSynthetic, withStore, leaveOneOut } = await import('../src/data/index.js');
+  const { fitGenrec } = await import('../src/eval/genrec.js');
+  const { writeBundle } = await import('../src/train/index.js');
+  const { TOKENIZER_VERSION } = await import('../src/tokenizer/index.js');
+  const { log } = await import('../src/engine/log.js');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const t0 = performance.now();
+  const data = generateSynthetic({ seed: o.seed, users: o.users, items: o.items, meanEvents: 9, minEvents: 5 });
+  await withStore({ dir }, (s) => s.importData(data));
+  const ds = await withStore({ dir, readOnly: true }, (s) => s.dataset());
+  const split = leaveOneOut(ds.interactions);
+  log.info({ users: ds.users.count, items: ds.items.count, events: ds.interactions.items.length }, 'bench serve: training the model (once)');
+  const fit = await fitGenrec({ dataset: ds, split, seed: o.seed, maxLen: 50, epochs: o.epochs, evalUsers: 500, beam: 20, patience: 100 });
+  const inter = ds.interactions;
+  writeBundle(join(dir, 'models'), {
+    model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
+    tokenizer: { version: TOKENIZER_VERSION },
+    data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
+    metrics: { valid_ndcg10: fit.result.bestMetric }, train: { epochs: fit.result.epochs, seconds: fit.trainSeconds },
+  });
+  writeFileSync(join(dir, 'READY'), JSON.stringify({ seconds: (performance.now() - t0) / 1000, codeSizes: fit.codeSizes, valid_ndcg10: fit.result.bestMetric }));
+}
+
+function runLoad(spec: Record<string, unknown>, dir: string): Promise<Record<string, number>> {
+  const file = join(dir, `load-${String(spec.mode)}.json`);
+  writeFileSync(file, JSON.stringify(spec));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LOAD, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+    child.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`load generator exited with ${code}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()!) as Record<string, number>);
+    });
+  });
+}
+
+const peakRssMb = (pid: number) => {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+export const serve: BenchSuite = {
+  name: 'serve',
+  description: 'genrec serve on a Beauty-size model: open-loop latency at a fixed rate, closed-loop max rps, durable batch ingest, peak RSS',
+  options: [
+    { flags: '--items <n>', description: 'catalogue size', default: '12000' },
+    { flags: '--users <n>', description: 'users in the synthetic data', default: '22000' },
+    { flags: '--epochs <n>', description: 'training epochs of the model', default: '2' },
+    { flags: '--seed <n>', description: 'data and model seed', default: '1' },
+    { flags: '--rate <n>', description: 'open-loop arrival rate, requests/s', default: '500' },
+    { flags: '--seconds <n>', description: 'open-loop duration', default: '20' },
+    { flags: '--closed-seconds <n>', description: 'closed-loop duration', default: '10' },
+    { flags: '--ingest-seconds <n>', description: 'ingest duration', default: '5' },
+    { flags: '--connections <n>', description: 'most connections of the load generator', default: '64' },
+    { flags: '--batch <n>', description: 'events per ingest request', default: '500' },
+    { flags: '--workers <n>', description: 'server model workers', default: '1' },
+    { flags: '--threads <n>', description: 'ORT threads per model worker', default: '1' },
+    { flags: '--batch-wait <ms>', description: 'server micro-batch wait', default: '2' },
+    { flags: '--max-batch <n>', description: 'server micro-batch size', default: '32' },
+    { flags: '--cache-dir <dir>', description: 'where the trained model is kept between runs (default: OS temp folder)' },
+  ],
+  async run(opts) {
+    const { log } = await import('../src/engine/log.js');
+    const { Rng } = await import('../src/engine/random.js');
+    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed) };
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
+    if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
+    const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
+    // The server works on a copy of the store, so ingest never changes the cached data.
+    const dataDir = join(tmpdir(), `genrec-bench-serve-${process.pid}`);
+    rmSync(dataDir, { recursive: true, force: true });
+    mkdirSync(dataDir);
+    const { cpSync } = await import('node:fs');
+    cpSync(join(cache, 'store.duckdb'), join(dataDir, 'store.duckdb'));
+    cpSync(join(cache, 'models'), join(dataDir, 'models'), { recursive: true });
+    const { withStore } = await import('../src/data/index.js');
+    const snap = await withStore({ dir: dataDir, readOnly: true }, (s) => s.dataset());
+    const rng = new Rng(o.seed);
+    const users = snap.users.ids.slice();
+    for (let i = users.length - 1; i > 0; i--) { const j = rng.int(i + 1); [users[i], users[j]] = [users[j]!, users[i]!]; }
+    const items = snap.items.ids;
+
+    const { child, url } = await spawnServe(dataDir, ['--log-level', 'warn', '--workers', String(opts.workers), '--threads', String(opts.threads), '--batch-wait', String(opts.batchWait), '--max-batch', String(opts.maxBatch), '--beam', '20', '--flush-interval', '5000']);
+    const load0 = loadavg()[0]!;
+    try {
+      const connections = Number(opts.connections);
+      // Warm-up (JIT, ORT arenas) with users not used by the measured runs' first pass.
+      await runLoad({ mode: 'closed', url, users: users.slice(-2000), seconds: 2, connections: 8, n: 10 }, dataDir);
+      log.info({ rate: Number(opts.rate), seconds: Number(opts.seconds) }, 'bench serve: open loop');
+      const openRes = await runLoad({ mode: 'open', url, users, rate: Number(opts.rate), seconds: Number(opts.seconds), connections, n: 10 }, dataDir);
+      log.info(openRes, 'open loop done; closed loop');
+      const closedRes = await runLoad({ mode: 'closed', url, users, seconds: Number(opts.closedSeconds), connections, n: 10 }, dataDir);
+      log.info(closedRes, 'closed loop done; ingest');
+      const ingestRes = await runLoad({ mode: 'ingest', url, users, items, seconds: Number(opts.ingestSeconds), connections: 8, batch: Number(opts.batch), seed: o.seed }, dataDir);
+      log.info(ingestRes, 'ingest done');
+      const rss = peakRssMb(child.pid!);
+      return {
+        items: items.length,
+        target_rps: Number(opts.rate),
+        achieved_rps: round(openRes.achieved_rps!, 1),
+        p50_ms: round(openRes.p50_ms!),
+        p99_ms: round(openRes.p99_ms!),
+        errors: openRes.errors! + closedRes.errors! + ingestRes.errors!,
+        max_rps: round(closedRes.rps!, 1),
+        ingest_events_per_s: Math.round(ingestRes.events_per_s!),
+        rss_mb: Math.round(rss),
+        p90_ms: round(openRes.p90_ms!), max_ms: round(openRes.max_ms!), closed_p99_ms: round(closedRes.p99_ms!),
+        users: users.length, beam: 20, k: 10, code_sizes: model.codeSizes.join('x'), valid_ndcg10: round(model.valid_ndcg10, 4),
+        load_1m_before: round(load0), load_1m_after: round(loadavg()[0]!),
+      };
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  },
+};
