@@ -1,7 +1,8 @@
 /**
  * Durability: `genrec serve` is killed with SIGKILL under write load, restarted, and every event it
  * acknowledged (2xx) must be there — in the user's history and remembered by its EventId — over 10
- * kill cycles. The store flush runs every 150 ms, so kills also land in the middle of store writes.
+ * kill cycles. Store writes run every 150 ms and checkpoints every 350 ms, so kills also land in the
+ * middle of both.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +13,7 @@ import { Rng } from '../engine/random.js';
 import { spawnServe } from './spawn.js';
 
 const USERS = 6;
-const startServe = (dataDir: string) => spawnServe(dataDir, ['--flush-interval', '150', '--watch-interval', '0', '--log-level', 'warn']);
+const startServe = (dataDir: string) => spawnServe(dataDir, ['--flush-interval', '150', '--checkpoint-interval', '350', '--watch-interval', '0', '--log-level', 'warn']);
 
 interface Ev { FeedbackType: string; UserId: string; ItemId: string; EventId: string }
 

@@ -13,16 +13,20 @@
  * drops an event the snapshot already holds (same user, item, type and time: the store's own key), and
  * writing it to the store again is a no-op for the same reason.
  *
- * Flush (every `flushIntervalMs`, and on shutdown): seal the current segment; the seal callback takes
- * the checkpoint state and the records to write while the state covers exactly the sealed segments; the
- * records go to the store in one transaction; then the checkpoint is written and old segments removed.
- * If the store is busy (an import holds it) the records are kept and tried again next time.
+ * Store writes (every `flushIntervalMs`): the items, users and events applied since the last write go
+ * to the store in one transaction; if the store is busy (an import holds it) they are kept and tried
+ * again. A crash before the next checkpoint replays their log records, which is harmless (see above).
+ *
+ * Checkpoints (every `checkpointIntervalMs`, on shutdown, and POST /api/admin/flush): seal the current
+ * segment; the seal callback takes the checkpoint state and the records to write while the state
+ * covers exactly the sealed segments; the records go to the store; then the checkpoint is written
+ * (without blocking the event loop on its fsyncs) and the segments it covers are removed.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { open, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { GenrecError } from '../engine/errors.js';
 import { log } from '../engine/log.js';
-import { writeFileAtomic } from '../engine/atomic-write.js';
 import { withStore, type StoreOptions } from '../data/store/store.js';
 import type { IngestRequest } from '../data/store/driver.js';
 import type { Dataset } from '../data/dataset.js';
@@ -37,8 +41,10 @@ interface Checkpoint { format: string; segment: number; state: StateCheckpoint }
 
 export interface DurableOptions {
   dataDir: string;
-  /** How often buffered records are written to the store, ms (0 = only on shutdown / admin flush). */
+  /** How often buffered records are written to the store, ms (0 = only at checkpoints). */
   flushIntervalMs?: number;
+  /** How often a checkpoint is written and the log truncated, ms (default 60000; 0 = only on shutdown / admin). */
+  checkpointIntervalMs?: number;
   /** Store options (tests may pass another driver); dir defaults to dataDir. */
   store?: StoreOptions;
   state?: StateOptions;
@@ -89,9 +95,10 @@ export function ingestRequest(records: readonly LogRecord[]): IngestRequest | nu
 }
 
 export class Durable {
-  private timer: NodeJS.Timeout | null = null;
+  private timers: NodeJS.Timeout[] = [];
   private carry: LogRecord[] = [];
-  private flushing: Promise<FlushReport | null> | null = null;
+  /** Store writes and checkpoints run one at a time, in call order. */
+  private chain: Promise<unknown> = Promise.resolve();
   lastFlush: FlushReport | null = null;
   flushErrors = 0;
 
@@ -130,27 +137,24 @@ export class Durable {
     });
     durable = new Durable(dir, state, wal, o);
     log.info({ users: state.users.size, items: state.items.size, checkpointSegment: after, replayedRecords: replayed, seconds: (performance.now() - t0) / 1000 }, 'serve state loaded');
-    if (o.flushIntervalMs) durable.timer = setInterval(() => { void durable!.flush().catch(() => {}); }, o.flushIntervalMs).unref();
+    const d = durable;
+    if (o.flushIntervalMs) d.timers.push(setInterval(() => { void d.flush().catch(() => {}); }, o.flushIntervalMs).unref());
+    const every = o.checkpointIntervalMs ?? 60_000;
+    if (every) d.timers.push(setInterval(() => { void d.checkpoint().catch(() => {}); }, every).unref());
     return durable;
   }
 
   /** Append a record; resolves when it is durable (or, with sync = false, written) and applied. */
   append(r: LogRecord, sync = true): Promise<void> { return this.wal.append(r, sync); }
 
-  /** Move everything logged so far into the store and advance the checkpoint (one at a time). */
-  flush(): Promise<FlushReport | null> {
-    this.flushing ??= this.doFlush().finally(() => { this.flushing = null; });
-    return this.flushing;
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => {});
+    return p;
   }
 
-  private async doFlush(): Promise<FlushReport | null> {
-    const t0 = performance.now();
-    let cp!: StateCheckpoint;
-    let records!: LogRecord[];
-    const segment = await this.wal.seal(() => {
-      cp = this.state.checkpoint();
-      records = [...this.carry, ...this.state.takeUnflushed()];
-    });
+  /** Write the records applied so far to the store (one short write session); kept for later on failure. */
+  private async toStore(records: LogRecord[]): Promise<IngestRequest | null> {
     const req = ingestRequest(records);
     try {
       if (req) await withStore({ dir: this.o.dataDir, ...this.o.store, readOnly: false, waitMs: this.o.store?.waitMs ?? 2000 }, (s) => s.import(req));
@@ -161,25 +165,75 @@ export class Durable {
       throw e;
     }
     this.carry = [];
-    writeFileAtomic(join(this.dir, CHECKPOINT), Buffer.from(JSON.stringify({ format: FORMAT, segment, state: cp } satisfies Checkpoint)));
-    Wal.removeThrough(this.dir, segment);
+    return req;
+  }
+
+  /**
+   * Move the items, users and events applied so far into the store. No checkpoint: after a crash their
+   * log records are replayed, and an event the store already holds is recognised by its key.
+   */
+  flush(): Promise<FlushReport | null> {
+    return this.serial(async () => {
+      const t0 = performance.now();
+      const req = await this.toStore([...this.carry, ...this.state.takeUnflushed()]);
+      return this.report(this.wal.current - 1, req, t0);
+    });
+  }
+
+  /**
+   * Seal the log segment, write what it holds to the store, then the checkpoint (serve-only state as of
+   * the seal), and remove the segments it covers. Less frequent than `flush`: the checkpoint holds every
+   * remembered event id and impression, so it is the costly part.
+   */
+  checkpoint(): Promise<FlushReport | null> {
+    return this.serial(async () => {
+      const t0 = performance.now();
+      let cp!: StateCheckpoint;
+      let records!: LogRecord[];
+      const segment = await this.wal.seal(() => {
+        cp = this.state.checkpoint();
+        records = [...this.carry, ...this.state.takeUnflushed()];
+      });
+      const req = await this.toStore(records);
+      await writeFileAtomicAsync(join(this.dir, CHECKPOINT), Buffer.from(JSON.stringify({ format: FORMAT, segment, state: cp } satisfies Checkpoint)));
+      Wal.removeThrough(this.dir, segment);
+      return this.report(segment, req, t0);
+    });
+  }
+
+  private report(segment: number, req: IngestRequest | null, t0: number): FlushReport {
     const report = {
       segment, events: req?.events?.kind === 'columns' ? req.events.length : 0,
       items: req?.items?.kind === 'columns' ? req.items.ids.length : 0, users: req?.users?.kind === 'columns' ? req.users.ids.length : 0,
       seconds: (performance.now() - t0) / 1000,
     };
     this.lastFlush = report;
-    if (req) log.debug(report, 'serve: flushed to the store');
+    if (req) log.debug(report, 'serve: written to the store');
     return report;
   }
 
-  async close(flush = true): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  async close(checkpoint = true): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
     await this.wal.idle();
-    if (flush) await this.flush().catch(() => {});
+    if (checkpoint) await this.checkpoint().catch(() => {});
     await this.wal.close();
   }
+}
+
+/** writeFileAtomic without blocking the event loop on the fsyncs (temp file, fsync, rename, fsync dir). */
+async function writeFileAtomicAsync(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  const dh = await open(dirname(path), 'r');
+  try { await dh.sync(); } finally { await dh.close(); }
 }
 
 /** One read session: the whole store as a Dataset with store ids, or null when there is no store yet. */

@@ -34,8 +34,10 @@ export interface ServeOptions {
   bodyLimit?: number;
   /** Requests per minute per client (API key or address); 0 = no limit (default). */
   rateLimit?: number;
-  /** Buffered records go to the store this often, ms (default 5000; 0 = only on shutdown and POST /api/admin/flush). */
+  /** Buffered records go to the store this often, ms (default 5000; 0 = only at checkpoints). */
   flushIntervalMs?: number;
+  /** A checkpoint is written and the log truncated this often, ms (default 60000; 0 = only on shutdown and POST /api/admin/flush). */
+  checkpointIntervalMs?: number;
   /** Look for a newer bundle this often, ms (default 2000; 0 = only POST /api/admin/reload). */
   watchModelsMs?: number;
   /** Run the retrain command this often, minutes (0 = never, the default). */
@@ -92,7 +94,7 @@ export async function startServer(o: ServeOptions): Promise<Server> {
   const beam = o.beam ?? 20;
   let host!: ModelHost;
   const durable = await Durable.open({
-    dataDir: o.dataDir, flushIntervalMs: o.flushIntervalMs ?? 5000,
+    dataDir: o.dataDir, flushIntervalMs: o.flushIntervalMs ?? 5000, checkpointIntervalMs: o.checkpointIntervalMs ?? 60_000,
     onApplied: () => host?.sync(),
     onCommit: (records, _bytes, s) => { metrics.walCommit.observe(s); metrics.walCommits.inc(); metrics.walRecords.inc({}, records); },
   });
@@ -337,8 +339,8 @@ export async function startServer(o: ServeOptions): Promise<Server> {
     return { ModelVersion: m?.version ?? null, Items: m?.items ?? 0, BundleItems: m?.numBundleItems ?? 0, CodeSizes: m?.codeSizes ?? [], MaxLen: m?.maxLen ?? 0, Swaps: host.swaps, LastError: host.lastError };
   });
   app.post('/api/admin/reload', routeOpts('write', ['model'], 'load the newest bundle now if it is newer (the server also watches <data dir>/models)'), async () => ({ ModelVersion: await reload() }));
-  app.post('/api/admin/flush', routeOpts('write', ['model'], 'write buffered records to the store now'), async () => {
-    const r = await durable.flush();
+  app.post('/api/admin/flush', routeOpts('write', ['model'], 'write buffered records to the store and a checkpoint now'), async () => {
+    const r = await durable.checkpoint();
     return { Segment: r?.segment ?? null, Events: r?.events ?? 0, Items: r?.items ?? 0, Users: r?.users ?? 0 };
   });
   app.get('/api/stats/ctr', routeOpts('read', ['feedback'], 'click-through per model version (version 0 = trending fallback)'), async () => ({

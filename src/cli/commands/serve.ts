@@ -12,7 +12,7 @@ import { configOf } from '../program.js';
 
 interface ServeFlags {
   host?: string; port?: string; apiKey?: string; authReads?: boolean; rateLimit: string; bodyLimit: string;
-  flushInterval: string; watchInterval: string; retrainEvery: string; workers: string; threads: string;
+  flushInterval: string; checkpointInterval: string; watchInterval: string; retrainEvery: string; workers: string; threads: string;
   batchWait: string; maxBatch: string; beam: string;
 }
 
@@ -33,6 +33,7 @@ export function register(program: Command): void {
     .option('--rate-limit <n>', 'requests per minute per client, 0 = unlimited', '0')
     .option('--body-limit <bytes>', 'largest request body', String(4 << 20))
     .option('--flush-interval <ms>', 'write buffered events to the store this often', '5000')
+    .option('--checkpoint-interval <ms>', 'checkpoint the serve state and truncate its log this often', '60000')
     .option('--watch-interval <ms>', 'look for a newer model bundle this often, 0 = only POST /api/admin/reload', '2000')
     .option('--retrain-every <minutes>', 'run `genrec train` in a background process this often, 0 = never', '0')
     .option('--workers <n>', 'model worker threads', '1')
@@ -52,6 +53,7 @@ export function register(program: Command): void {
         rateLimit: num('rate-limit', f.rateLimit),
         bodyLimit: num('body-limit', f.bodyLimit, 1024),
         flushIntervalMs: num('flush-interval', f.flushInterval),
+        checkpointIntervalMs: num('checkpoint-interval', f.checkpointInterval),
         watchModelsMs: num('watch-interval', f.watchInterval),
         retrainEveryMinutes: num('retrain-every', f.retrainEvery),
         workers: num('workers', f.workers, 1),
