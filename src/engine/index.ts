@@ -3,7 +3,7 @@ export * from './log.js';
 export { Graph, Tensor, isFloat, type DType, type Dim, type Shape, type TypedData } from './graph.js';
 export * as op from './ops.js';
 export { gradients } from './autodiff.js';
-export { Module, Parameter, type Init, type ParameterOptions } from './module.js';
+export { Module, Parameter, paramInputName, type Init, type ParameterOptions } from './module.js';
 export { Linear, Embedding, LayerNorm, RMSNorm } from './nn.js';
 export { type OptimizerConfig, type AdamWConfig, type SgdConfig } from './optim.js';
 export { TrainStep, type TrainStepSpec, type Feed } from './train-step.js';

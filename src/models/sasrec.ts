@@ -11,7 +11,7 @@
  * padding, and the [positions × catalogue] logits dominate the step's cost.
  */
 import {
-  Embedding, GenrecError, Graph, LayerNorm, Module, Parameter, TrainStep, createSession, emit, exportOnnx, op, toOrt,
+  Embedding, GenrecError, Graph, LayerNorm, Module, Parameter, TrainStep, paramInputName, createSession, emit, exportOnnx, op, toOrt,
   type Feed, type OptimizerConfig, type RuntimeOptions, type Tensor, type TypedData,
 } from '../engine/index.js';
 import type { SequenceBatch } from '../data/batches.js';
@@ -182,7 +182,7 @@ export class SasRecInference {
 
   private paramFeeds(): Record<string, import('onnxruntime-node').Tensor> {
     const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
-    for (const p of this.model.parameters()) feeds[p.name] = toOrt(p.data, p.shape);
+    for (const p of this.model.parameters()) feeds[paramInputName(p.name)] = toOrt(p.data, p.shape);
     return feeds;
   }
 
