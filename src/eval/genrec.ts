@@ -7,7 +7,7 @@
 import { log, type RuntimeOptions } from '../engine/index.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
-import { tokenizeDataset, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
+import { tokenizeDataset, type DatasetEmbeddingOptions, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
 import type { Generator, GeneratorConfig } from '../models/generator.js';
 import { trainGenerator, type RunDir, type TrainLoopResult } from '../train/index.js';
 import { GenerativeModel } from '../retrieval/generative.js';
@@ -23,6 +23,8 @@ export interface GenrecOptions {
   epochs: number;
   model?: Partial<GeneratorConfig>;
   tokenizer?: Partial<TokenizerConfig>;
+  /** Item-embedding options (fusion weights, item2vec settings). */
+  embeddings?: DatasetEmbeddingOptions;
   batchSize?: number;
   lr?: number;
   weightDecay?: number;
@@ -50,7 +52,7 @@ export interface GenrecFit {
 export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const t0 = performance.now();
   const runtime = o.runtime ? { runtime: o.runtime } : {};
-  const tok = await tokenizeDataset(o.dataset, o.split, { ...runtime, tokenizer: { seed: o.seed, ...o.tokenizer } });
+  const tok = await tokenizeDataset(o.dataset, o.split, { ...runtime, tokenizer: { seed: o.seed, ...o.tokenizer }, ...(o.embeddings ? { embeddings: o.embeddings } : {}) });
   const codes = tok.ids.codes.slice();
   const codeSizes = Array.from(tok.ids.sizes);
   await tok.tokenizer.release(); // its ORT sessions; a server that codes new items loads the saved tokenizer

@@ -37,6 +37,12 @@ export interface GeneratorConfig {
   /** Number of log-scale time-gap buckets (0 = none). */
   gapBuckets: number;
   dropout: number;
+  /**
+   * Second-level code embeddings specific to their first-level parent (K₀·K₁ vectors added to the
+   * shared ones). Residual codes are shared across parents, so without this the second level can
+   * only tell siblings apart through the shared vectors; default true.
+   */
+  parentCodes?: boolean;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -168,6 +174,7 @@ export class Generator extends Module {
   readonly headNorm: RMSNorm;
   readonly headMlp: MLP;
   readonly outNorm: RMSNorm;
+  readonly pairEmb: Parameter | null;
   readonly offsets: Int32Array;
 
   constructor(readonly c: GeneratorConfig) {
@@ -190,6 +197,7 @@ export class Generator extends Module {
     this.headNorm = new RMSNorm(c.dModel);
     this.headMlp = new MLP(block);
     this.outNorm = new RMSNorm(c.dModel);
+    this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([c.codeSizes[0]! * c.codeSizes[1]!, c.dModel], { init: { kind: 'normal', std: 0.02 } }) : null;
   }
 
   get levels(): number { return this.c.codeSizes.length; }
@@ -308,7 +316,8 @@ export class Generator extends Module {
       const cls = op.slice(tgt, 2, l, l + 1).reshape([B * T]).sub(g.scalar(this.offsets[l]!, 'int32'));
       // With masks, level l's softmax runs over the valid children of the true prefix only (a
       // hierarchical softmax over the trie), so log P(item) is the sum of the levels' log-probs.
-      const logits = levelMasks ? this.levelLogits(zl, l).add(levelMasks[l]!) : this.levelLogits(zl, l);
+      const parent = l === 1 ? op.slice(tgt, 2, 0, 1).reshape([B * T]) : null;
+      const logits = levelMasks ? this.levelLogits(zl, l, parent).add(levelMasks[l]!) : this.levelLogits(zl, l, parent);
       const ce = op.crossEntropy(logits, cls, { weights: w });
       total = total ? total.add(ce) : ce;
     }
@@ -357,15 +366,25 @@ export class Generator extends Module {
       void N;
       z = op.squeeze(op.slice(x, 1, S - 1, S), 1).reshape([-1, d]);
     }
-    return this.levelLogits(z, level);
+    return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
   }
 
-  /** Log-probabilities of level l's codes [N, K_l] from head states [N, d]. */
-  levelLogits(z: Tensor, level: number): Tensor {
+  /**
+   * Logits [N, K_level] of level `level`'s codes from head states z [N, d]: dot products with the
+   * level's code embeddings (tied to the input ones), plus — at the second level — the embeddings of
+   * the code under its first-level parent (`parentToken`: the parent's flat token [N]).
+   */
+  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null): Tensor {
     const g = z.graph;
     const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
-    const table = op.slice(this.codeEmb.table(g), 0, off, off + K);
-    return op.gemm(this.outNorm.forward(z), table, false, true);
+    const zn = this.outNorm.forward(z);
+    const logits = op.gemm(zn, op.slice(this.codeEmb.table(g), 0, off, off + K), false, true);
+    if (level !== 1 || !this.pairEmb || !parentToken) return logits;
+    // Rows parent·K + c for c in [0, K): [N, K] indices → [N, K, d] vectors → batched mat-vec with z.
+    const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));
+    const idx = op.unsqueeze(first, -1).add(g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32'));
+    const rows = op.gather(this.pairEmb.on(g), idx);
+    return logits.add(op.squeeze(rows.matmul(op.unsqueeze(zn, -1)), -1));
   }
 }
 
