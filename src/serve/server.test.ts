@@ -54,6 +54,19 @@ test('serve: API end to end on a real toy model', async (t) => {
     assert.equal(badN.json.code, 'GENREC_E_VALIDATION');
   });
 
+  await t.test('items and users are listed with cursors', async () => {
+    const first = await call(s, 'GET', '/api/items?n=150');
+    assert.equal(first.json.Items.length, 150);
+    assert.equal(first.json.Items[0].Title, 'Title of item0');
+    assert.deepEqual(first.json.Items[0].Categories, ['cat0']);
+    const rest = await call(s, 'GET', `/api/items?n=150&cursor=${first.json.Cursor}`);
+    assert.equal(rest.json.Items.length, 50);
+    assert.equal(rest.json.Cursor, '');
+    const users = await call(s, 'GET', '/api/users?n=5');
+    assert.equal(users.json.Users.length, 5);
+    assert.equal(users.json.Users[0].Events, 5);
+  });
+
   await t.test('writes need the API key; reads do not (unless configured)', async () => {
     const w = await call(s, 'POST', '/api/user', { UserId: 'nokey' }, null);
     assert.equal(w.status, 401);

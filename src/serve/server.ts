@@ -357,6 +357,14 @@ export async function startServer(o: ServeOptions): Promise<Server> {
     await append(list.map((b) => itemRecord(b)));
     return { RowAffected: list.length };
   });
+  const page = { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 10000, default: 100 }, cursor: { type: 'string', pattern: '^[0-9]*$', default: '' } } } as const;
+  app.get('/api/items', routeOpts('read', ['item'], 'list items (Gorse-style cursor paging; deleted items left out)', { querystring: page }), async (req) => {
+    const { n, cursor } = req.query as { n: number; cursor: string };
+    const list: ReturnType<typeof itemView>[] = [];
+    let i = Number(cursor || 0);
+    for (; i < state.items.size && list.length < n; i++) if (!state.isDeleted(i)) list.push(itemView(i));
+    return { Cursor: i < state.items.size ? String(i) : '', Items: list };
+  });
   app.get('/api/item/:itemId', routeOpts('read', ['item'], 'get an item'), async (req) => {
     const id = (req.params as { itemId: string }).itemId;
     const i = state.item(id);
@@ -385,6 +393,16 @@ export async function startServer(o: ServeOptions): Promise<Server> {
     const list = req.body as Record<string, unknown>[];
     await append(list.map((b) => userRecord(b)));
     return { RowAffected: list.length };
+  });
+  app.get('/api/users', routeOpts('read', ['user'], 'list users (Gorse-style cursor paging)', { querystring: page }), async (req) => {
+    const { n, cursor } = req.query as { n: number; cursor: string };
+    const list: Array<{ UserId: string; Labels: string[]; Events: number }> = [];
+    let u = Number(cursor || 0);
+    for (; u < state.users.size && list.length < n; u++) {
+      const id = state.users.ids[u]!;
+      if (state.user(id) !== undefined) list.push({ UserId: id, Labels: state.userLabels[u]!, Events: state.historyLength(u) });
+    }
+    return { Cursor: u < state.users.size ? String(u) : '', Users: list };
   });
   app.get('/api/user/:userId', routeOpts('read', ['user'], 'get a user'), async (req) => {
     const id = (req.params as { userId: string }).userId;
