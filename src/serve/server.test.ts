@@ -97,6 +97,15 @@ test('serve: API end to end on a real toy model', async (t) => {
     assert.deepEqual(ids(page2), top10.slice(5));
   });
 
+  await t.test('concurrent requests are micro-batched into shared generator runs', async () => {
+    const before = { ...s.host.current!.stats };
+    const all = await Promise.all(Array.from({ length: 24 }, (_, u) => call(s, 'GET', `/api/recommend/user${u % 20}?n=10`)));
+    for (const r of all) assert.equal(r.json.Items.length, 10);
+    const runs = s.host.current!.stats.batches - before.batches, reqs = s.host.current!.stats.requests - before.requests;
+    assert.equal(reqs, 24);
+    assert.ok(runs < reqs, `${reqs} requests took ${runs} generator runs`);
+  });
+
   await t.test('feedback shows in the next recommendation; idempotent by EventId', async () => {
     const f = { FeedbackType: 'view', UserId: 'user5', ItemId: toyItemId(42), EventId: 'e-42' };
     const a = await call(s, 'POST', '/api/feedback', f);

@@ -201,6 +201,7 @@ export async function startServer(o: ServeOptions): Promise<Server> {
   } else {
     app.get('/', { schema: { hide: true } }, async () => ({ name: 'genrec', docs: '/docs', openapi: '/openapi.json' }));
   }
+  await (await import('./dashboard.js')).registerDashboard(app, { state, host }); // dashboard JSON + chart assets (web/ calls them)
 
   // ---- helpers -------------------------------------------------------------------------------------
   const err400 = (message: string, hint: string) => new GenrecError('GENREC_E_VALIDATION', message, hint);

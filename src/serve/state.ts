@@ -228,6 +228,8 @@ export class OnlineState {
 
   private bump(i: number, w: number, ts: number): void {
     if (!(w > 0)) return;
+    // A client clock far ahead must not push every other item's score to zero.
+    if (ts > Date.now() / 1000 + 3600) ts = Date.now() / 1000 + 3600;
     if (Number.isFinite(ts)) {
       if (Number.isNaN(this.popRef)) this.popRef = ts;
       if (ts > this.popRef + this.halfLife) {
