@@ -37,7 +37,7 @@ export { MemoryDriver } from './store/memory.js';
 export { DuckDBDriver, SCHEMA_VERSION } from './store/duckdb.js';
 export { readAdapter, detectFormat, ADAPTER_FORMATS, type AdapterFormat, type AdapterOptions } from './adapters/index.js';
 export { loadDataset, datasetFromData, type LoadOptions } from './load.js';
-export { generateSynthetic, syntheticEventsEstimate, type SyntheticOptions } from './synthetic.js';
+export { generateSynthetic, type SyntheticOptions } from './synthetic.js';
 export { datasetStats, formatStats, type DatasetStats, type LengthSummary } from './stats.js';
 export { writeEventsCsv, EVENT_CSV_HEADER, EVENT_CSV_MAPPING } from './csv.js';
 export { planFileImport, fileColumns, formatOf, COLUMN_CANDIDATES, type FileImportOptions } from './import.js';

@@ -112,11 +112,6 @@ interface World {
   recent: Int32Array[]; // per sub-topic: items released in the window, by release time
 }
 
-/** The number of events a user with these options produces on average (for sizing a run). */
-export function syntheticEventsEstimate(opts: SyntheticOptions = {}): number {
-  return (opts.users ?? 2000) * (opts.meanEvents ?? 60);
-}
-
 export function generateSynthetic(opts: SyntheticOptions = {}): ImportData {
   const o = {
     seed: 42, users: 2000, items: 3000, topics: 12, subtopicsPerTopic: 6, meanEvents: 60, minEvents: 5, days: 180,
