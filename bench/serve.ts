@@ -72,6 +72,24 @@ const peakRssMb = (pid: number) => {
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
+/** The server's own latency histogram of the recommend route (cumulative counts by upper bound, s). */
+async function serverBuckets(url: string): Promise<Map<number, number>> {
+  const text = await (await fetch(new URL('/metrics', url))).text();
+  const out = new Map<number, number>();
+  for (const m of text.matchAll(/^genrec_http_request_duration_seconds_bucket\{route="\/api\/recommend\/:userId",le="([^"]+)"\} (\d+)$/gm)) {
+    out.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
+  }
+  return out;
+}
+
+/** Upper bound (ms) of the bucket holding quantile q of the requests between two histogram readings. */
+function bucketQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const total = (after.get(Infinity) ?? 0) - (before.get(Infinity) ?? 0);
+  for (const b of bounds) if ((after.get(b) ?? 0) - (before.get(b) ?? 0) >= q * total) return b * 1000;
+  return NaN;
+}
+
 export const serve: BenchSuite = {
   name: 'serve',
   description: 'genrec serve on a Beauty-size model: open-loop latency at a fixed rate, closed-loop max rps, durable batch ingest, peak RSS',
@@ -88,7 +106,7 @@ export const serve: BenchSuite = {
     { flags: '--batch <n>', description: 'events per ingest request', default: '500' },
     { flags: '--workers <n>', description: 'server model workers', default: '1' },
     { flags: '--threads <n>', description: 'ORT threads per model worker', default: '1' },
-    { flags: '--batch-wait <ms>', description: 'server micro-batch wait', default: '2' },
+    { flags: '--batch-wait <ms>', description: 'server micro-batch gathering wait', default: '0' },
     { flags: '--max-batch <n>', description: 'server micro-batch size', default: '32' },
     { flags: '--cache-dir <dir>', description: 'where the trained model is kept between runs (default: OS temp folder)' },
   ],
@@ -120,7 +138,9 @@ export const serve: BenchSuite = {
       // Warm-up (JIT, ORT arenas) with users not used by the measured runs' first pass.
       await runLoad({ mode: 'closed', url, users: users.slice(-2000), seconds: 2, connections: 8, n: 10 }, dataDir);
       log.info({ rate: Number(opts.rate), seconds: Number(opts.seconds) }, 'bench serve: open loop');
+      const h0 = await serverBuckets(url);
       const openRes = await runLoad({ mode: 'open', url, users, rate: Number(opts.rate), seconds: Number(opts.seconds), connections, n: 10 }, dataDir);
+      const h1 = await serverBuckets(url);
       log.info(openRes, 'open loop done; closed loop');
       const closedRes = await runLoad({ mode: 'closed', url, users, seconds: Number(opts.closedSeconds), connections, n: 10 }, dataDir);
       log.info(closedRes, 'closed loop done; ingest');
@@ -138,6 +158,8 @@ export const serve: BenchSuite = {
         ingest_events_per_s: Math.round(ingestRes.events_per_s!),
         rss_mb: Math.round(rss),
         p90_ms: round(openRes.p90_ms!), max_ms: round(openRes.max_ms!), closed_p99_ms: round(closedRes.p99_ms!),
+        // The server's own view (fastify's request time; bucket upper bounds): the rest is waiting outside it.
+        server_p50_ms_le: bucketQuantile(h0, h1, 0.5), server_p99_ms_le: bucketQuantile(h0, h1, 0.99),
         users: users.length, beam: 20, k: 10, code_sizes: model.codeSizes.join('x'), valid_ndcg10: round(model.valid_ndcg10, 4),
         load_1m_before: round(load0), load_1m_after: round(loadavg()[0]!),
       };

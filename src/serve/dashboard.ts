@@ -26,7 +26,7 @@ const LATENCY_RING = 1 << 15;
 /** Seconds shown in the latency series. */
 const LATENCY_WINDOW = 120;
 /** Items listed under a prefix, and sample titles per child code. */
-const MAX_PREFIX_ITEMS = 200, SAMPLE_TITLES = 3;
+const MAX_PREFIX_ITEMS = 100, SAMPLE_TITLES = 3;
 
 type Kind = 'recommend' | 'write' | 'read';
 

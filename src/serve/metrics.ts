@@ -51,7 +51,7 @@ export class Histogram {
   }
 }
 
-const LATENCY = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const LATENCY = [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.025, 0.035, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5];
 
 export class Metrics {
   readonly requests = new Counter('genrec_http_requests_total', 'HTTP requests by route, method and status');

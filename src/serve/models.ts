@@ -4,7 +4,10 @@
  * Micro-batching: a request waits in a queue (one per (k, beam), so a user's results never depend on
  * who shares the batch) until a worker is free and either the queue holds `maxBatch` requests or its
  * oldest has waited `batchWaitMs`; then up to `maxBatch` requests go to the worker as ONE generator run
- * (one encode for all their histories, one decode per code level for all their beams).
+ * (one encode for all their histories, one decode per code level for all their beams). With the default
+ * `batchWaitMs` 0 a request waits only while the workers are busy — at most one run, a few ms — and
+ * everything that arrived meanwhile goes in the next run. Measured on a busy 2-core machine this beat a
+ * 2 ms gathering window: each timer wake-up is one more chance to wait for a CPU.
  *
  * Hot swap: the new bundle is loaded in new workers while the old ones serve; the new model is given
  * every item the state has that its bundle lacks; then `current` is replaced in one assignment. A request
@@ -279,7 +282,7 @@ export class ModelHost {
   readonly o: Required<HostOptions>;
 
   constructor(private readonly state: OnlineState, o: HostOptions = {}) {
-    this.o = { workers: o.workers ?? 1, threads: o.threads ?? 1, batchWaitMs: o.batchWaitMs ?? 2, maxBatch: o.maxBatch ?? 32 };
+    this.o = { workers: o.workers ?? 1, threads: o.threads ?? 1, batchWaitMs: o.batchWaitMs ?? 0, maxBatch: o.maxBatch ?? 32 };
   }
 
   /** Load a bundle and make it current atomically (one swap at a time); the old model drains and stops. */

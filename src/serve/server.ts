@@ -48,6 +48,7 @@ export interface ServeOptions {
   beam?: number;
   workers?: number;
   threads?: number;
+  /** Extra wait to gather a micro-batch when a worker is free, ms (default 0: batch while workers are busy). */
   batchWaitMs?: number;
   maxBatch?: number;
   /** Static files served at / (default: the package's web/ folder, when it has an index.html). */

@@ -38,7 +38,7 @@ export function register(program: Command): void {
     .option('--retrain-every <minutes>', 'run `genrec train` in a background process this often, 0 = never', '0')
     .option('--workers <n>', 'model worker threads', '1')
     .option('--threads <n>', 'ONNX Runtime threads per model worker', '1')
-    .option('--batch-wait <ms>', 'longest wait to gather a micro-batch', '2')
+    .option('--batch-wait <ms>', 'extra wait to gather a micro-batch when a worker is free (requests always batch while workers are busy)', '0')
     .option('--max-batch <n>', 'most requests in one generator run', '32')
     .option('--beam <n>', 'beam width', '20')
     .action(async (f: ServeFlags, cmd: Command) => {
