@@ -1,4 +1,3 @@
-export { demoTrainLoss, type LmDemoOptions } from './lm-demo.js';
 export { trainLoop, type TrainLoopOptions, type TrainLoopResult, type EpochRecord, type Feeds } from './loop.js';
 export { warmupCosine, constantLr, type LrSchedule, type WarmupCosineOptions } from './schedule.js';
 export { RunDir } from './run-dir.js';

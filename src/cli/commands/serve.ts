@@ -63,13 +63,18 @@ export function register(program: Command): void {
         beam: num('beam', f.beam, 1),
       });
       process.stdout.write(`${server.url}\n`);
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log.info({ signal }, 'stopping');
-          server.close().then(resolve, (e: unknown) => { log.error({ err: (e as Error).message }, 'shutdown failed'); resolve(); });
-        };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
-      });
+      await untilSignal(server);
     });
+}
+
+/** Resolves once SIGINT or SIGTERM has closed `server` (requests finish, buffers flush, workers stop). */
+export function untilSignal(server: { close(): Promise<void> }): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'stopping');
+      server.close().then(resolve, (e: unknown) => { log.error({ err: (e as Error).message }, 'shutdown failed'); resolve(); });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
 }
