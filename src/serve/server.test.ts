@@ -136,6 +136,7 @@ test('serve: API end to end on a real toy model', async (t) => {
     const cat = await call(s, 'GET', '/api/recommend/user6?n=10&category=cat2');
     assert.equal(cat.json.Items.length, 10, 'n items come back with a filter');
     for (const it of ids(cat)) assert.equal(toyCategory(num(it)), 'cat2');
+    assert.deepEqual(ids(await call(s, 'GET', '/api/recommend/user6/cat2?n=10')), ids(cat), "Gorse's path form");
 
     // The toy items use first codes 0-6: seven prefixes, so six items at one per prefix.
     const capped = await call(s, 'GET', '/api/recommend/user6?n=6&maxPerPrefix=1&prefixLevels=1');

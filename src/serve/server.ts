@@ -477,15 +477,20 @@ export async function startServer(o: ServeOptions): Promise<Server> {
   });
 
   // ---- recommendations -----------------------------------------------------------------------------
-  app.get('/api/recommend/:userId', routeOpts('read', ['recommend'], "recommendations for a user: the generator over the user's history (trending when there is none)", {
-    querystring: recQuery, response: { 200: recResponse },
-  }), async (req) => {
-    const id = (req.params as { userId: string }).userId;
-    const q = req.query as RecQuery;
+  const forUser = async (id: string, q: RecQuery): Promise<RecBody> => {
     const u = state.user(id);
     if (u === undefined) return trending(q, new Set(), 'unknown user', id, 'user');
     const exclude = q.excludeSeen ? new Set(state.seen(u)) : new Set<number>();
     return recommend(state.recentPositive(u, host.current?.maxLen ?? 50), exclude, q, id, 'user');
+  };
+  app.get('/api/recommend/:userId', routeOpts('read', ['recommend'], "recommendations for a user: the generator over the user's history (trending when there is none)", {
+    querystring: recQuery, response: { 200: recResponse },
+  }), async (req) => forUser((req.params as { userId: string }).userId, req.query as RecQuery));
+  app.get('/api/recommend/:userId/:category', routeOpts('read', ['recommend'], 'recommendations for a user in one category (Gorse\'s path form of ?category=)', {
+    querystring: recQuery, response: { 200: recResponse },
+  }), async (req) => {
+    const p = req.params as { userId: string; category: string };
+    return forUser(p.userId, { ...(req.query as RecQuery), category: p.category });
   });
   app.post('/api/session/recommend', routeOpts('read', ['recommend'], 'recommendations for an anonymous session (a list of item ids, oldest first)', {
     querystring: recQuery, body: sessionBody, response: { 200: recResponse },
