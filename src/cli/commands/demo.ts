@@ -102,7 +102,15 @@ export function register(program: Command): void {
     const maxLen = opts.maxLen !== undefined ? int('max-len', opts.maxLen, 2) : maxLenFromData(split, config.data.maxHistory);
     // A fresh run directory per demo, so the dashboard's curves are exactly this bundle's.
     const runDir = RunDir.fresh(join(config.dataDir, 'runs'), 'demo');
-    const fit = await fitGenrec({ dataset: ds, split, seed: config.train.seed, maxLen, epochs, runDir, resume: false, beam, evalUsers });
+    // The text model is the slow part of the item embeddings: a bar per stage it reports (item2vec and the
+    // generator's epochs draw their own).
+    let bar: { stage: string; bar: ReturnType<typeof progress> } | null = null;
+    const onProgress = (stage: string, done: number, total: number) => {
+      if (bar?.stage !== stage) { bar?.bar.stop(); bar = { stage, bar: progress(`item embeddings: ${stage}`, total) }; }
+      bar.bar.update(done);
+      if (done >= total) { bar.bar.stop(); bar = null; }
+    };
+    const fit = await fitGenrec({ dataset: ds, split, seed: config.train.seed, maxLen, epochs, runDir, resume: false, beam, evalUsers, embeddings: { onProgress } });
     steps.push(['tokenize', Number(fit.tokenizeSeconds.toFixed(1)), `semantic IDs ${fit.codeSizes.join('×')}, ${(100 * fit.tokenizer.report.collisionRate).toFixed(1)} % collisions before the de-duplication level`]);
     steps.push(['train', Number(fit.trainSeconds.toFixed(1)), `${fit.result.epochs} epochs${fit.result.stoppedEarly ? ' (stopped early)' : ''}, best ${fit.result.bestEpoch}: validation NDCG@10 ${formatValue(fit.result.bestMetric)}; ${fit.model.numParameters().toLocaleString('en-US')} parameters`]);
 
