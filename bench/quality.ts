@@ -23,9 +23,9 @@ const MODEL_OPTIONS = [
   { flags: '--emb-scale <bool>', description: 'scale item embeddings by √d (default true)' },
   { flags: '--topk <mode>', description: 'SASRec test-time top-k: ort (in the graph) or js' },
   { flags: '--valid-limit <n>', description: 'validate on the first n cases only (faster epochs)' },
-  { flags: '--knn-neighbours <list>', description: 'item-kNN neighbourhood sizes tried on validation (default 20,50,100,200)' },
-  { flags: '--knn-shrink <list>', description: 'item-kNN shrinkage values tried (default 0,10,100)' },
-  { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 1,0.8,0.5)' },
+  { flags: '--knn-neighbours <list>', description: 'item-kNN neighbourhood sizes tried on validation (default 50,100,200,500)' },
+  { flags: '--knn-shrink <list>', description: 'item-kNN shrinkage values tried (default 10,100,500)' },
+  { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 0.8,0.5,0.3)' },
 ];
 
 export const quality: BenchSuite = {

@@ -77,9 +77,9 @@ const knnRanker = (knn: ItemKnn) => scoreRanker('itemknn', (b: RankBatch, out) =
 export const itemknn: ModelFactory = async (ctx) => {
   const t0 = performance.now();
   const grid = {
-    neighbours: list(ctx.options, 'knnNeighbours', [20, 50, 100, 200]),
-    shrink: list(ctx.options, 'knnShrink', [0, 10, 100]),
-    recency: list(ctx.options, 'knnRecency', [1, 0.8, 0.5]),
+    neighbours: list(ctx.options, 'knnNeighbours', [50, 100, 200, 500]),
+    shrink: list(ctx.options, 'knnShrink', [10, 100, 500]),
+    recency: list(ctx.options, 'knnRecency', [0.8, 0.5, 0.3]),
   };
   let best: { opts: ItemKnnOptions; ndcg: number; knn: ItemKnn } | null = null;
   const tried: Array<Record<string, number>> = [];
