@@ -25,6 +25,10 @@ const MODEL_OPTIONS = [
   { flags: '--valid-limit <n>', description: 'validate on the first n cases only (faster epochs)' },
   { flags: '--knn-neighbours <list>', description: 'item-kNN neighbourhood sizes tried on validation (default 50,100,200,500)' },
   { flags: '--knn-shrink <list>', description: 'item-kNN shrinkage values tried (default 10,100,500)' },
+  { flags: '--arch <causal|lazy>', description: 'genrec generator architecture (default causal)' },
+  { flags: '--layers <n>', description: 'genrec transformer blocks (default 2)' },
+  { flags: '--beam <n>', description: 'genrec beam width (default 20)' },
+  { flags: '--eval-users <n>', description: 'genrec validation cases sampled per evaluation (default 3000)' },
   { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 0.8,0.5,0.3)' },
 ];
 

@@ -8,6 +8,7 @@ import { log } from '../engine/log.js';
 import type { RuntimeOptions } from '../engine/runtime.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
+import { genrec } from './genrec.js';
 import { SequenceBatcher, trainingSequences, type Sequences } from '../data/batches.js';
 import { ItemKnn, MostPop, type ItemKnnOptions } from '../models/baselines.js';
 import { SasRec, SasRecInference, compileSasRecStep, sasrecFeeds, type SasRecConfig } from '../models/sasrec.js';
@@ -204,6 +205,7 @@ export const sasrec: ModelFactory = async (ctx) => {
 
 /** Name → factory. The generative model registers here too. */
 export const modelFactories: Record<string, ModelFactory> = {
+  genrec,
   mostpop,
   itemknn,
   sasrec,
