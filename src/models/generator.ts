@@ -350,20 +350,19 @@ export class Generator extends Module {
       z = this.head(u);
     } else {
       const S = level + 1;
-      const N = rowUser.dim(0);
       const lastPos = op.slice(this.pos.on(g), 0, this.c.maxLen - 1, this.c.maxLen); // [1, d]
       let x = this.levelRows(g, 0, S).add(lastPos); // [S, d]
       if (prefix) {
         const P = this.prefixEmb.forward(prefix); // [N, level, d]
         x = op.concat([op.zerosLike(op.slice(P, 1, 0, 1)), P], 1).add(x);
       } else {
+        // One BOS token per row: broadcast [1, 1, d] against a [rows, 1, 1] zero tensor.
         x = op.unsqueeze(x, 0).add(op.zerosLike(op.unsqueeze(op.unsqueeze(op.cast(rowUser, 'float32'), -1), -1)));
       }
       const bias = op.gather(ctx.bias, rowUser);
       this.decoder.forEach((blk, i) => {
         x = blk.forward(x, S, op.gather(ctx.keys[i]!, rowUser), op.gather(ctx.values[i]!, rowUser), bias);
       });
-      void N;
       z = op.squeeze(op.slice(x, 1, S - 1, S), 1).reshape([-1, d]);
     }
     return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
