@@ -342,7 +342,6 @@ export class Generator extends Module {
    */
   decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number): Tensor {
     const g = rowUser.graph;
-    const d = this.c.dModel;
     let z: Tensor;
     if (ctx.kind === 'causal') {
       let u = op.gather(ctx.h, rowUser).add(this.levelRows(g, level, level + 1));
@@ -363,7 +362,7 @@ export class Generator extends Module {
       this.decoder.forEach((blk, i) => {
         x = blk.forward(x, S, op.gather(ctx.keys[i]!, rowUser), op.gather(ctx.values[i]!, rowUser), bias);
       });
-      z = op.squeeze(op.slice(x, 1, S - 1, S), 1).reshape([-1, d]);
+      z = op.squeeze(op.slice(x, 1, S - 1, S), 1);
     }
     return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
   }

@@ -47,3 +47,15 @@ test('a trained generator round-trips through a bundle and recommends by beam se
   assert.throws(() => gm.addItems(['dup'], Int32Array.from([0, 0, 0])), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_TOKENIZER_DUPLICATE');
   await gm.close();
 });
+
+test('the lazy generator exports and decodes through the same beam search', async () => {
+  const { model } = await trainToyGenerator('lazy', 60);
+  const itemIds = Array.from({ length: TOY.items }, (_, i) => `item-${i}`);
+  const gm = await GenerativeModel.fromModule(model, toyCodes(), itemIds, { threads: 2 });
+  const T = TOY.maxLen, U = 5, items = new Int32Array(U * T);
+  for (let u = 0; u < U; u++) items[u * T + T - 1] = u + 1;
+  const r = await gm.recommend({ users: U, items }, { k: 10, beam: 10, exclude: (u) => [u] });
+  for (let j = 0; j < U * 10; j++) assert.ok(r.items[j]! >= 0 && r.items[j]! < TOY.items, 'valid items');
+  for (let u = 0; u < U; u++) assert.ok(!Array.from(r.items.subarray(u * 10, u * 10 + 10)).includes(u), 'excluded item absent');
+  await gm.close();
+});
