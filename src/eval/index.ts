@@ -4,3 +4,4 @@ export { evaluate, flatMetrics, scoreRanker, checkTopK, type Ranker, type RankBa
 export { markdownTable, qualityMarkdown } from './report.js';
 export { modelFactories, mostpop, itemknn, sasrec, sasrecConfig, sasrecRanker, trainSasRec, type ModelFactory, type QualityContext, type TrainedModel } from './models.js';
 export { generativeRanker } from './generative-ranker.js';
+export { fitGenrec, genrec, type GenrecOptions, type GenrecFit } from './genrec.js';
