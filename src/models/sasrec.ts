@@ -35,6 +35,35 @@ export interface SasRecConfig {
   mlp?: 'gelu' | 'swiglu';
   /** Std of the item-embedding init; default 1/√d (so √d-scaled embeddings start at unit scale). */
   embStd?: number;
+  /** Dropout on attention probabilities; default `dropout`. Costly at long histories ([B, H, T, T] masks). */
+  attnDropout?: number;
+  /** Use the fused output-layer + cross-entropy backward (default true; false = engine's crossEntropy). */
+  fusedLoss?: boolean;
+}
+
+/**
+ * Mean softmax cross-entropy of logits = h·wᵀ (h [N, d], w [V, d]) against targets [N] (-1 = ignore),
+ * with a hand-written backward over both matmuls: G = softmax − onehot, dh = s ⊙ (G·w), dw = Gᵀ·(s ⊙ h),
+ * s the per-row loss scale. Scaling the thin [N, d] operands instead of the [N, V] gradient saves a full
+ * pass over the logits, which dominate the step for large catalogues.
+ */
+export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor): Tensor {
+  const g = h.graph;
+  const logits = op.gemm(h, w, false, true);
+  const t64 = op.cast(targets, 'int64');
+  const ignored = op.equal(t64, g.scalar(-1, 'int64'));
+  const weight = op.where(ignored, 0, 1);
+  const idx = op.unsqueeze(op.where(ignored, g.scalar(0, 'int64'), t64), -1);
+  const lp = op.logSoftmax(logits, -1);
+  const picked = op.squeeze(g.node('GatherElements', [lp, idx], [['float32', idx.shape]], { axis: 1 })[0]!, -1);
+  const denom = op.stopGradient(op.maximum(op.sum(weight), 1));
+  const loss = op.div(op.sum(op.mul(op.neg(picked), weight)), denom);
+  return op.customGrad(loss, [h, w], (gy) => {
+    const scale = op.unsqueeze(op.div(op.mul(weight, gy), denom), -1); // [N, 1]
+    const minusOne = op.fullLike(op.cast(idx, 'float32'), -1);
+    const grad = g.node('ScatterElements', [op.exp(lp), idx, minusOne], [['float32', logits.shape]], { axis: 1, reduction: 'add' })[0]!;
+    return [op.mul(op.gemm(grad, w), scale), op.gemm(grad, op.mul(h, scale), true, false)];
+  });
 }
 
 export class SasRec extends Module {
@@ -84,8 +113,8 @@ export class SasRec extends Module {
     const positions = g.input('positions', 'int32', ['n']);
     const targets = g.input('targets', 'int32', ['n']);
     const h = op.gather(this.hidden(tokens).reshape([batchSize * T, d]), positions, 0);
-    const logits = op.gemm(h, this.itemTable(g), false, true);
-    return op.crossEntropy(logits, targets, { ignoreIndex: -1 });
+    if (this.c.fusedLoss === false) return op.crossEntropy(op.gemm(h, this.itemTable(g), false, true), targets, { ignoreIndex: -1 });
+    return linearCrossEntropy(h, this.itemTable(g), targets);
   }
 
   /**
