@@ -22,12 +22,18 @@ export function setRuntimeDefaults(o: RuntimeOptions): void {
   defaults = { ...defaults, ...o };
 }
 
+/** GENREC_ENGINE_THREADS as a thread count; 0 (ORT picks) when unset or not a whole number ≥ 0. */
+function envThreads(): number {
+  const n = Number(process.env.GENREC_ENGINE_THREADS ?? 0);
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
 export function sessionOptions(o: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
   const opt = { ...defaults, ...o };
   const ep = opt.executionProvider ?? (process.env.GENREC_ENGINE_EXECUTIONPROVIDER as 'cpu' | 'cuda' | undefined) ?? 'cpu';
   return {
     executionProviders: ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    intraOpNumThreads: opt.threads ?? Number(process.env.GENREC_ENGINE_THREADS ?? 0) ?? 0,
+    intraOpNumThreads: opt.threads ?? envThreads(),
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opt.graphOptimizationLevel ?? 'all',
