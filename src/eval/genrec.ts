@@ -7,7 +7,7 @@
 import { log, type RuntimeOptions } from '../engine/index.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
-import { tokenizeDataset, type DatasetEmbeddingOptions, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
+import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
 import type { Generator, GeneratorConfig } from '../models/generator.js';
 import { trainGenerator, type RunDir, type TrainLoopResult } from '../train/index.js';
 import { GenerativeModel } from '../retrieval/generative.js';
@@ -44,6 +44,8 @@ export interface GenrecFit {
   codes: Int32Array;
   codeSizes: number[];
   tokenizer: FitResult;
+  /** Embeds new items into the tokenizer's space (save it with the tokenizer to code them later). */
+  embedder: ItemEmbedder;
   result: TrainLoopResult;
   tokenizeSeconds: number;
   trainSeconds: number;
@@ -82,7 +84,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
       }
     },
   });
-  return { model, codes, codeSizes, tokenizer: tok, result, tokenizeSeconds, trainSeconds: (performance.now() - t1) / 1000 };
+  return { model, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result, tokenizeSeconds, trainSeconds: (performance.now() - t1) / 1000 };
 }
 
 /** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */

@@ -1,19 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, GenrecError } from '../engine/index.js';
 import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
-import { latestBundle, writeBundle } from '../train/bundle.js';
+import { latestBundle, readBundle, writeBundle } from '../train/bundle.js';
 import { GenerativeModel } from './generative.js';
 
 test('a trained generator round-trips through a bundle and recommends by beam search over valid IDs', async () => {
   const { model } = await trainToyGenerator('causal', 250);
   const dir = mkdtempSync(join(tmpdir(), 'genrec-bundle-'));
   const itemIds = Array.from({ length: TOY.items }, (_, i) => `item-${i}`);
-  const path = writeBundle(dir, { model, codes: toyCodes(), itemIds, tokenizer: { version: 1 }, data: { label: 'toy', users: 0, items: TOY.items, events: 0 } });
+  const path = writeBundle(dir, {
+    model, codes: toyCodes(), itemIds, tokenizer: { version: 1 }, data: { label: 'toy', users: 0, items: TOY.items, events: 0 },
+    writeTokenizer: (p) => writeFileSync(p, 'tokenizer bytes'),
+  });
   assert.equal(latestBundle(dir), path);
+  assert.equal(readBundle(path).manifest.files.tokenizer, 'tokenizer.safetensors');
+  assert.equal(readFileSync(join(path, 'tokenizer.safetensors'), 'utf8'), 'tokenizer bytes', 'written inside the bundle before it is published');
   const gm = await GenerativeModel.load(path, { threads: 2 });
   assert.equal(gm.version, 1);
   const T = TOY.maxLen, U = 30, rng = new Rng(9);

@@ -8,6 +8,7 @@
  *   decode-<l>.onnx      context rows + code prefix → log-probs of level l's codes
  *   codes.safetensors    item → semantic ID table (int32 stored as float32-exact values) and level sizes
  *   items.json           external item ids in dense order
+ *   tokenizer.safetensors  the fitted tokenizer and item embedder (when given), to code new items
  *
  * Bundles are written to a temp directory and renamed into place, so a reader never sees half a bundle;
  * the newest complete one is found by its version number.
@@ -31,7 +32,8 @@ export interface BundleManifest {
   data: { label: string; users: number; items: number; events: number; [k: string]: unknown };
   metrics: Record<string, number>;
   train: Record<string, unknown>;
-  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string };
+  /** `tokenizer`: the fitted tokenizer and item embedder (tokenizer.safetensors), for coding new items. */
+  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string; tokenizer?: string };
 }
 
 export interface WriteBundleInput {
@@ -43,6 +45,8 @@ export interface WriteBundleInput {
   data: BundleManifest['data'];
   metrics?: Record<string, number>;
   train?: Record<string, unknown>;
+  /** Writes the tokenizer file at the given path (inside the bundle, before it is published). */
+  writeTokenizer?: (path: string) => void;
 }
 
 /** Versions of the complete bundles under `modelsDir`, ascending. */
@@ -87,6 +91,10 @@ export function writeBundle(modelsDir: string, input: WriteBundleInput): string 
   saveCheckpoint(join(tmp, files.checkpoint), model);
   saveSafetensors(join(tmp, files.codes), new Map([['codes', { data: Float32Array.from(codes), shape: [itemIds.length, L] }]]), { codeSizes: JSON.stringify(c.codeSizes) });
   writeFileAtomic(join(tmp, files.items), Buffer.from(JSON.stringify(itemIds)));
+  if (input.writeTokenizer) {
+    files.tokenizer = 'tokenizer.safetensors';
+    input.writeTokenizer(join(tmp, files.tokenizer));
+  }
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT, formatVersion: BUNDLE_VERSION, version, createdAt: new Date().toISOString(),
     model: { kind: 'generator', config: c, parameters: model.numParameters() },
