@@ -195,7 +195,8 @@ export async function trainSasRec(ctx: QualityContext, seqs?: Sequences): Promis
 export const sasrec: ModelFactory = async (ctx) => {
   const t0 = performance.now();
   const { model, result, config } = await trainSasRec(ctx);
-  const trainSeconds = (performance.now() - t0) / 1000;
+  // A resumed run's epochs before this call count too (result.seconds sums every call's epochs).
+  const trainSeconds = Math.max((performance.now() - t0) / 1000, result.seconds);
   const ranker = await sasrecRanker(model, 256, ctx.runtime, ctx.options.topk === 'js' ? 'js' : 'ort');
   return {
     ranker, trainSeconds, dispose: () => ranker.dispose(),
