@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { datasetFromData, generateSynthetic, leaveOneOut } from '../data/index.js';
-import { tokenizeDataset, trainSequences } from './index.js';
+import { itemTokenRows, itemTokenVocab, tokenRowsFromVocab, tokenizeDataset, trainSequences } from './index.js';
 
 test('a dataset tokenizes end to end; items of one sub-topic share prefixes far more than random pairs', async (t) => {
   const ds = await datasetFromData(generateSynthetic({ seed: 3, users: 300, items: 400 }));
@@ -36,4 +36,16 @@ test('a dataset tokenizes end to end; items of one sub-topic share prefixes far 
   const pSame = sameShared / same, pRnd = rndShared / rnd;
   t.diagnostic(`P(same first code): same sub-topic ${pSame.toFixed(3)}, other pairs ${pRnd.toFixed(3)}`);
   assert.ok(pSame > 3 * pRnd, `same sub-topic pairs share the first code ${pSame.toFixed(3)}, other pairs ${pRnd.toFixed(3)}`);
+});
+
+test('token rows from the saved vocabulary: the ids itemTokenRows gave the catalogue; unknown tokens left out', async () => {
+  const ds = await datasetFromData(generateSynthetic({ seed: 4, users: 20, items: 30 }));
+  const vocab = itemTokenVocab(ds.items);
+  const strings = (csr: typeof ds.items.categories, i: number) => Array.from(csr.values.subarray(csr.offsets[i]!, csr.offsets[i + 1]!), (v) => csr.vocab[v]!);
+  const lists = Array.from({ length: ds.items.count }, (_, i) => ({ categories: strings(ds.items.categories, i), attributes: strings(ds.items.attributes, i) }));
+  assert.ok(lists.some((l) => l.categories.length > 0));
+  const rows = tokenRowsFromVocab(vocab)(lists), want = itemTokenRows(ds.items);
+  assert.deepEqual(rows, want);
+  const extra = tokenRowsFromVocab(vocab)([{ categories: ['never-seen', lists[0]!.categories[0]!], attributes: ['never-seen'] }]);
+  assert.deepEqual(Array.from(extra.values), [vocab.categories.indexOf(lists[0]!.categories[0]!)]);
 });

@@ -9,6 +9,7 @@ import { log } from '../engine/log.js';
 import type { ItemSequences } from './collaborative.js';
 import type { FusedEmbeddings, TokenRows } from './embeddings.js';
 import { ItemEmbedder, type ItemEmbeddingOptions } from './item-embeddings.js';
+import { saveTokenizer, type SavedTokenizer } from './persist.js';
 import { ResidualTokenizer, type FitOptions, type FitResult, type TokenizerConfig } from './tokenizer.js';
 import { alignVectors, type VectorFile } from './vectors-io.js';
 
@@ -33,6 +34,48 @@ export function itemTokenRows(items: Dataset['items']): TokenRows {
     for (let j = att.offsets[i]!; j < att.offsets[i + 1]!; j++) values[k++] = cat.vocab.length + att.values[j]!;
   }
   return { offsets, values, vocabSize: cat.vocab.length + att.vocab.length };
+}
+
+/** The category and attribute vocabularies behind `itemTokenRows`' token ids (saved with the tokenizer). */
+export interface TokenVocab { categories: string[]; attributes: string[] }
+
+export function itemTokenVocab(items: Dataset['items']): TokenVocab {
+  return { categories: [...items.categories.vocab], attributes: [...items.attributes.vocab] };
+}
+
+/**
+ * Token rows for items given as string lists, with the token ids `itemTokenRows` gave the fitted
+ * catalogue (categories, then attributes shifted past them). Tokens the vocabulary lacks are left out:
+ * the fitted tokenizer never saw them, so they say nothing about where an item belongs.
+ */
+export function tokenRowsFromVocab(vocab: TokenVocab): (items: ReadonlyArray<{ categories: readonly string[]; attributes: readonly string[] }>) => TokenRows {
+  const cats = new Map(vocab.categories.map((c, i) => [c, i] as const));
+  const atts = new Map(vocab.attributes.map((a, i) => [a, vocab.categories.length + i] as const));
+  const vocabSize = vocab.categories.length + vocab.attributes.length;
+  return (items) => {
+    const offsets = new Int32Array(items.length + 1), values: number[] = [];
+    items.forEach((it, i) => {
+      for (const c of it.categories) { const t = cats.get(c); if (t !== undefined) values.push(t); }
+      for (const a of it.attributes) { const t = atts.get(a); if (t !== undefined) values.push(t); }
+      offsets[i + 1] = values.length;
+    });
+    return { offsets, values: Int32Array.from(values), vocabSize };
+  };
+}
+
+/**
+ * Save a dataset's fitted tokenizer with everything needed to code its later items the same way: the
+ * item embedder and the token vocabulary (under `meta.tokenVocab`). `genrec train` puts it in the bundle.
+ */
+export function saveDatasetTokenizer(path: string, fit: FitResult & { embedder: ItemEmbedder }, ds: Dataset): void {
+  saveTokenizer(path, fit.tokenizer, fit.ids, { itemIds: ds.items.ids, report: fit.report, embedder: fit.embedder, meta: { tokenVocab: itemTokenVocab(ds.items) } });
+}
+
+/** The token vocabulary saved by `saveDatasetTokenizer`, or null (files saved without one). */
+export function savedTokenVocab(saved: SavedTokenizer): TokenVocab | null {
+  const v = saved.meta.tokenVocab as Partial<TokenVocab> | undefined;
+  const strings = (a: unknown): a is string[] => Array.isArray(a) && a.every((x) => typeof x === 'string');
+  return v && strings(v.categories) && strings(v.attributes) ? { categories: v.categories, attributes: v.attributes } : null;
 }
 
 export interface DatasetEmbeddingOptions extends ItemEmbeddingOptions {

@@ -18,4 +18,7 @@ export {
   buildItemEmbeddings, ItemEmbedder, DEFAULT_FUSION_WEIGHTS,
   type ItemEmbeddingInput, type NewItemInput, type ItemEmbeddingOptions, type FusionWeights, type EmbedderConfig, type EmbedderArrays,
 } from './item-embeddings.js';
-export { tokenizeDataset, datasetItemEmbeddings, trainSequences, itemTokenRows, type TokenizeDatasetOptions, type DatasetEmbeddingOptions } from './dataset.js';
+export {
+  tokenizeDataset, datasetItemEmbeddings, trainSequences, itemTokenRows, itemTokenVocab, tokenRowsFromVocab, saveDatasetTokenizer, savedTokenVocab,
+  type TokenizeDatasetOptions, type DatasetEmbeddingOptions, type TokenVocab,
+} from './dataset.js';

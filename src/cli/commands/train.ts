@@ -67,7 +67,7 @@ export function register(program: Command): void {
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
       const { RunDir, writeBundle } = await import('../../train/index.js');
-      const { TOKENIZER_VERSION, saveTokenizer } = await import('../../tokenizer/index.js');
+      const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
       const ds = await commandDataset(opts, config.dataDir);
       const split = data.leaveOneOut(ds.interactions);
@@ -95,7 +95,7 @@ export function register(program: Command): void {
         data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
         metrics: { valid_ndcg10: fit.result.bestMetric, ...Object.fromEntries(Object.entries(fit.result.bestMetrics).map(([k, v]) => [`valid_${k}`, v])) },
         train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds },
-        writeTokenizer: (path) => saveTokenizer(path, fit.tokenizer.tokenizer, fit.tokenizer.ids, { itemIds: ds.items.ids, report: fit.tokenizer.report, embedder: fit.embedder }),
+        writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
       });
       printResult({
         bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
