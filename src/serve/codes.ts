@@ -1,16 +1,25 @@
 /**
- * Semantic IDs for items inserted while serving (and items the loaded bundle does not know).
+ * Semantic IDs for items inserted while serving (and items the loaded bundle does not know), behind the
+ * `NewItemCoder` seam. models.ts picks the coder per loaded bundle:
  *
- * The tokenizer's incremental path (`ResidualTokenizer.extend`) needs the new item's fused embedding in
- * the tokenizer's space (content text + attributes + co-engagement, as `genrec tokenize` built it), and a
- * bundle does not carry the tokenizer or its embedding pipeline yet. Until it does, serve uses this
- * fallback, behind the `NewItemCoder` seam so a tokenizer-backed coder can replace it:
+ * - `TokenizerCoder` (tokenizer-coder.ts) when the bundle carries `tokenizer.safetensors` (`genrec train`
+ *   writes it): the item's metadata is embedded by the fitted item embedder and coded by the tokenizer's
+ *   incremental path (`ResidualTokenizer.extend`), i.e. the quantiser codes training would have given it.
+ * - `OverlapCoder` (below) for bundles without one (written before bundles carried it, or by tools that
+ *   do not save it), and as the fallback when the tokenizer file cannot be used (damaged, no token
+ *   vocabulary, text model missing): logged, then every later new item of that model is coded here.
  *
+ * OverlapCoder:
  *   1. find the model item whose metadata overlaps the new item's most (categories weigh 2, labels 1,
  *      title words 0.5; ties go to the lower model id, so the choice is deterministic);
  *      an item with no overlap at all borrows from the most popular item (it is shown where traffic is);
  *   2. keep that item's code prefix and take the first free code below it: first a free last-level
  *      (de-duplication) code under the full L−1 prefix, else a free pair under the L−2 prefix, and so on.
+ *
+ * Coders are called one item at a time, in the order the items entered the online state (models.ts),
+ * and a code depends only on the item's metadata and the codes taken before it; so a restart, which
+ * rebuilds the state in the same order (store snapshot, then log replay) and codes its new items again,
+ * gives them the same codes (OverlapCoder's popular-item fallback aside: popularity moves with time).
  *
  * How the new item enters the beam: `GenerativeModel.addItems` appends its code to the trie and to the
  * item→token table, so beam search can reach it through its shared prefix (it competes with its
@@ -19,11 +28,19 @@
  */
 import { GenrecError } from '../engine/errors.js';
 
-export interface ItemMeta { categories: readonly string[]; labels: readonly string[]; title: string }
+/** What serve knows of an item: Gorse's Categories, Labels, Title and Comment (its description). */
+export interface ItemMeta { categories: readonly string[]; labels: readonly string[]; title: string; comment?: string }
 
 export interface NewItemCoder {
-  /** A unique code (L values) for a new item; it is registered as taken. */
-  assign(meta: ItemMeta): Int32Array;
+  /**
+   * A unique code (L values) for a new item, registered as taken: the item becomes model item `count`
+   * (the bundle's items, then the items coded so far). A coder may be asynchronous; calls never overlap.
+   */
+  assign(meta: ItemMeta): Int32Array | Promise<Int32Array>;
+  /** The code of model item m (bundle or added). */
+  codeOf(m: number): Int32Array;
+  /** Free what the coder holds (ORT sessions). */
+  release?(): Promise<void>;
 }
 
 const words = (title: string) => title.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 2);

@@ -1,14 +1,18 @@
 /**
  * Test fixtures for serve: a data directory with a store (items with categories, a few users) and a REAL
  * model bundle — the toy generator (200 items, next = 7·i + 3 mod 200) trained for a few seconds.
- * The trained bundle is cached per process, and copied into each data directory.
+ * The trained bundle is cached per process, and copied into each data directory. `tokenizerDataDir`: a
+ * store of generated data and a bundle that carries its tokenizer, as `genrec train` writes it.
  */
 import { cpSync, mkdtempSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withStore } from '../data/store/store.js';
 import { EventColumnsBuilder } from '../data/columns.js';
+import { generateSynthetic, leaveOneOut, type Dataset } from '../data/index.js';
+import { Generator } from '../models/generator.js';
 import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
+import { TOKENIZER_VERSION, saveDatasetTokenizer, tokenizeDataset } from '../tokenizer/index.js';
 import { writeBundle } from '../train/bundle.js';
 
 export const toyItemId = (i: number) => `item${i}`;
@@ -62,4 +66,33 @@ export async function toyDataDir(opts: { users?: number; model?: boolean } = {})
   }));
   if (opts.model !== false) await installToyBundle(dir, 1);
   return dir;
+}
+
+/** A dataset's semantic IDs fitted as `genrec train` fits them, with the hashed text model and one ORT thread. */
+export function fitTestTokenizer(ds: Dataset): ReturnType<typeof tokenizeDataset> {
+  return tokenizeDataset(ds, leaveOneOut(ds.interactions), { tokenizer: { seed: 1 }, embeddings: { textModel: 'hash' }, runtime: { threads: 1 } });
+}
+
+/**
+ * A data dir whose store holds generated data (titles, descriptions, categories, labels) and whose
+ * bundle v1 carries the tokenizer fitted on the store's items, as `genrec train` writes it. The generator
+ * is untrained: these tests are about codes, not about what it recommends.
+ */
+export async function tokenizerDataDir(o: { users?: number; items?: number; seed?: number } = {}): Promise<{ dataDir: string; ds: Dataset }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'genrec-serve-tok-'));
+  const data = generateSynthetic({ users: o.users ?? 200, items: o.items ?? 160, meanEvents: 15, seed: o.seed ?? 5 });
+  const ds = await withStore({ dir: dataDir }, async (s) => { await s.importData(data); return s.dataset(); });
+  const fit = await fitTestTokenizer(ds);
+  await fit.tokenizer.release();
+  const codeSizes = Array.from(fit.ids.sizes);
+  const model = new Generator({
+    arch: 'causal', dModel: 16, nHead: 2, nLayer: 1, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0,
+    codeSizes, numItems: ds.items.count, maxLen: 8,
+  }).initialize(1);
+  writeBundle(join(dataDir, 'models'), {
+    model, codes: fit.ids.codes, itemIds: ds.items.ids, tokenizer: { version: TOKENIZER_VERSION },
+    data: { label: 'synthetic', users: ds.interactions.numUsers, items: ds.items.count, events: ds.interactions.items.length },
+    writeTokenizer: (path) => saveDatasetTokenizer(path, fit, ds),
+  });
+  return { dataDir, ds };
 }

@@ -13,11 +13,21 @@
  * every item the state has that its bundle lacks; then `current` is replaced in one assignment. A request
  * is tied to the model it was built for (its histories are in that model's ids), so requests queued or
  * running on the old model finish there, and its workers stop once it is idle. No request fails.
+ *
+ * New items (codes.ts): `sync` queues the state's items the model lacks, in state order, and one drain
+ * at a time codes them (the coder may be asynchronous: the tokenizer embeds the item first) and hands
+ * them to the workers in batches; an item is mapped (`modelOf`) only once its workers have been sent it.
+ * Writers wait for their items with `whenCoded`. Deleted items are coded too, so the codes of later items
+ * do not depend on what was deleted before a restart.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { GenrecError } from '../engine/errors.js';
 import { log } from '../engine/log.js';
-import { OverlapCoder, type NewItemCoder } from './codes.js';
+import type { BundleManifest } from '../train/bundle.js';
+import { OverlapCoder, type ItemMeta, type NewItemCoder } from './codes.js';
+import { TokenizerCoder } from './tokenizer-coder.js';
 import { WHY_ITEMS, type FromWorker, type ToWorker } from './protocol.js';
 import type { OnlineState } from './state.js';
 
@@ -55,6 +65,14 @@ const grownI32 = (a: Int32Array, n: number, fill: number): Int32Array => {
   return b;
 };
 
+/** Items sent to the workers in one `add` (each add rebuilds a worker's trie). */
+const ADD_BATCH = 256;
+
+/** Coder errors about one item (the coder itself works): the item stays without a code. */
+const ITEM_ERRORS = new Set(['GENREC_E_CODES_FULL', 'GENREC_E_VALIDATION', 'GENREC_E_TOKENIZER_INPUT']);
+
+const metaOf = (state: OnlineState, s: number): ItemMeta => ({ categories: state.itemCats[s]!, labels: state.itemLabels[s]!, title: state.itemTitle[s]!, comment: state.itemComment[s]! });
+
 export class LoadedModel {
   readonly numBundleItems: number;
   private numItems: number;
@@ -63,8 +81,12 @@ export class LoadedModel {
   stateToModel: Int32Array = new Int32Array(0);
   modelToState: Int32Array;
   private mappedUpTo = 0;
-  private readonly skipped = new Set<number>();
-  coder: NewItemCoder & { codeOf(m: number): Int32Array } = null!;
+  coder: NewItemCoder = null!;
+  /** State ids waiting for a code (in state order), and those queued or being coded. */
+  private queue: number[] = [];
+  private readonly pending = new Set<number>();
+  private draining: Promise<void> | null = null;
+  private waiters: Array<{ ids: number[]; resolve: () => void }> = [];
   private readonly queues = new Map<string, Req[]>();
   private timer: NodeJS.Timeout | null = null;
   private nextId = 0;
@@ -78,6 +100,8 @@ export class LoadedModel {
   private constructor(
     readonly dir: string, readonly version: number, readonly itemIds: string[], codes: Int32Array,
     readonly codeSizes: number[], readonly maxLen: number, private readonly slots: Slot[], private readonly o: Required<HostOptions>,
+    /** The bundle's tokenizer file (codes new items like training did), or null: the overlap fallback. */
+    readonly tokenizerFile: string | null,
   ) {
     this.numBundleItems = itemIds.length;
     this.numItems = itemIds.length;
@@ -114,50 +138,142 @@ export class LoadedModel {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw new GenrecError('GENREC_E_MODEL_LOAD', `cannot load the model bundle ${dir}: ${(e as Error).message}`, 'check the bundle (genrec train writes them under <data dir>/models/vN); the server keeps its current model');
     }
-    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o);
+    let tokenizerFile: string | null = null;
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
+      if (manifest.files.tokenizer) tokenizerFile = join(dir, manifest.files.tokenizer);
+    } catch { /* the workers read it already; without it there is no tokenizer to use */ }
+    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o, tokenizerFile);
     m.onBatch = onBatch;
     return m;
   }
 
-  /** Map the state's items onto this model, giving codes to the ones its bundle lacks (and the workers). */
+  private overlapCoder(state: OnlineState, codes: Int32Array, count: number): OverlapCoder {
+    return new OverlapCoder(codes, count, this.codeSizes, (m) => {
+      const s = this.modelToState[m]!;
+      return s >= 0 ? metaOf(state, s) : null;
+    }, () => {
+      const top = state.trending(1, 0, (s) => this.stateToModel[s]! >= 0 && this.stateToModel[s]! < this.numBundleItems);
+      return top.length ? this.stateToModel[top[0]!]! : 0;
+    });
+  }
+
+  /** Map the state's items onto this model and queue the ones its bundle lacks for codes (see `drain`). */
   sync(state: OnlineState): void {
-    if (!this.coder) {
-      this.coder = new OverlapCoder(this.bundleCodes, this.numBundleItems, this.codeSizes, (m) => {
-        const s = this.modelToState[m]!;
-        return s >= 0 ? { categories: state.itemCats[s]!, labels: state.itemLabels[s]!, title: state.itemTitle[s]! } : null;
-      }, () => {
-        const top = state.trending(1, 0, (s) => this.stateToModel[s]! >= 0 && this.stateToModel[s]! < this.numBundleItems);
-        return top.length ? this.stateToModel[top[0]!]! : 0;
-      });
-    }
     const n = state.items.size;
-    if (n === this.mappedUpTo && this.skipped.size === 0) return;
+    if (this.coder && (n === this.mappedUpTo || this.retired)) return;
     this.stateToModel = grownI32(this.stateToModel, n, -1);
-    const newIds: string[] = [], newCodes: number[] = [];
-    const visit = (s: number) => {
-      const ext = state.items.ids[s]!;
-      const m = this.modelIndex.get(ext);
-      if (m !== undefined) { this.stateToModel[s] = m; this.modelToState[m] = s; return; }
-      if (state.isDeleted(s)) { this.skipped.add(s); return; }
-      this.skipped.delete(s);
-      const code = this.coder.assign({ categories: state.itemCats[s]!, labels: state.itemLabels[s]!, title: state.itemTitle[s]! });
-      const mm = this.numItems++;
+    // The bundle's own items first, so the overlap coder's index sees their metadata.
+    if (this.mappedUpTo === 0) for (let s = 0; s < n; s++) { const m = this.modelIndex.get(state.items.ids[s]!); if (m !== undefined) { this.stateToModel[s] = m; this.modelToState[m] = s; } }
+    this.coder ??= this.tokenizerFile
+      ? new TokenizerCoder(this.tokenizerFile, this.bundleCodes, this.numBundleItems, this.codeSizes, { threads: this.o.threads })
+      : this.overlapCoder(state, this.bundleCodes, this.numBundleItems);
+    for (let s = this.mappedUpTo; s < n; s++) {
+      if (this.stateToModel[s]! >= 0) continue;
+      const m = this.modelIndex.get(state.items.ids[s]!);
+      if (m !== undefined) { this.stateToModel[s] = m; this.modelToState[m] = s; continue; }
+      this.queue.push(s);
+      this.pending.add(s);
+    }
+    this.mappedUpTo = n;
+    this.startDrain(state);
+  }
+
+  private startDrain(state: OnlineState): void {
+    if (this.draining || !this.queue.length || this.retired) return;
+    const d = this.drain(state).finally(() => {
+      if (this.draining === d) this.draining = null;
+      this.startDrain(state); // items queued after the drain's last look
+    });
+    this.draining = d;
+  }
+
+  /**
+   * Code the queued items one at a time, in order, and send them to the workers in batches. An item the
+   * coder refuses (no free code near it, bad metadata) stays without a code: it is logged and never
+   * recommended by the generator. A coder that cannot work at all (tokenizer file unusable, text model
+   * missing) is replaced by the overlap coder over the codes handed out so far.
+   */
+  private async drain(state: OnlineState): Promise<void> {
+    while (this.queue.length && !this.retired) {
+      const batch = this.queue.splice(0, ADD_BATCH);
+      try {
+        const ids: string[] = [], states: number[] = [], codes = new Int32Array(batch.length * this.codeSizes.length);
+        for (const s of batch) {
+          if (this.retired) break;
+          const code = await this.codeItem(state, s);
+          if (code) { codes.set(code, ids.length * code.length); ids.push(state.items.ids[s]!); states.push(s); }
+        }
+        if (ids.length && !this.retired) this.publish(ids, states, codes.slice(0, ids.length * this.codeSizes.length));
+      } catch (e) {
+        log.error({ err: (e as Error).message, version: this.version }, 'coding new items failed');
+      } finally {
+        for (const s of batch) this.pending.delete(s);
+        this.wake();
+      }
+    }
+  }
+
+  private async codeItem(state: OnlineState, s: number): Promise<Int32Array | null> {
+    const meta = metaOf(state, s);
+    let err: unknown;
+    try {
+      return await this.coder.assign(meta);
+    } catch (e) {
+      err = e;
+    }
+    if (this.coder instanceof TokenizerCoder && !ITEM_ERRORS.has((err as GenrecError).code)) {
+      log.error({ err: (err as Error).message, code: (err as GenrecError).code, version: this.version }, 'the tokenizer cannot code new items; using the metadata-overlap coder for this model');
+      await this.fallBack(state, this.coder);
+      try { return await this.coder.assign(meta); } catch (e) { err = e; }
+    }
+    log.error({ err: (err as Error).message, code: (err as GenrecError).code, item: state.items.ids[s], version: this.version }, 'new item not coded: the generator will not recommend it');
+    return null;
+  }
+
+  /** Replace a failed tokenizer coder by the overlap coder over every code it handed out. */
+  private async fallBack(state: OnlineState, old: TokenizerCoder): Promise<void> {
+    const L = this.codeSizes.length, n = old.count; // coded items not yet published included
+    const codes = new Int32Array(n * L);
+    for (let m = 0; m < n; m++) codes.set(old.codeOf(m), m * L);
+    this.coder = this.overlapCoder(state, codes, n);
+    await old.release().catch(() => {});
+  }
+
+  /** Map coded items and send them to every worker (before any later request: messages keep their order). */
+  private publish(ids: string[], states: number[], codes: Int32Array): void {
+    ids.forEach((ext, k) => {
+      const mm = this.numItems++, s = states[k]!;
       this.modelIndex.set(ext, mm);
       this.modelToState = grownI32(this.modelToState, mm + 1, -1);
       this.stateToModel[s] = mm; this.modelToState[mm] = s;
-      newIds.push(ext); newCodes.push(...code);
-    };
-    // The bundle's own items first, so the coder's overlap index sees their metadata.
-    if (this.mappedUpTo === 0) for (let s = 0; s < n; s++) { const m = this.modelIndex.get(state.items.ids[s]!); if (m !== undefined) { this.stateToModel[s] = m; this.modelToState[m] = s; } }
-    for (const s of [...this.skipped]) visit(s);
-    for (let s = this.mappedUpTo; s < n; s++) if (this.stateToModel[s]! < 0) visit(s);
-    this.mappedUpTo = n;
-    if (newIds.length) {
-      const codes = Int32Array.from(newCodes);
-      for (const slot of this.slots) slot.worker.postMessage({ op: 'add', ids: newIds, codes } satisfies ToWorker);
-      log.debug({ items: newIds.length, version: this.version }, 'new items coded and added to the model');
-    }
+    });
+    for (const slot of this.slots) slot.worker.postMessage({ op: 'add', ids, codes } satisfies ToWorker);
+    log.debug({ items: ids.length, version: this.version }, 'new items coded and added to the model');
   }
+
+  private wake(): void {
+    if (!this.waiters.length) return;
+    const still: typeof this.waiters = [];
+    for (const w of this.waiters) {
+      if (!this.retired && w.ids.some((s) => this.pending.has(s))) still.push(w);
+      else w.resolve();
+    }
+    this.waiters = still;
+  }
+
+  /** Resolves once none of these state ids waits for a code any more (coded, refused, or the model retired). */
+  whenCoded(stateIds: readonly number[]): Promise<void> {
+    const ids = stateIds.filter((s) => this.pending.has(s));
+    if (!ids.length || this.retired) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ ids, resolve }));
+  }
+
+  /** Nothing queued or being coded. */
+  get idle(): boolean { return !this.draining && this.queue.length === 0; }
+
+  /** Resolves when the items queued so far (and any queued meanwhile) are coded. */
+  async settled(): Promise<void> { while (this.draining) await this.draining; }
 
   get items(): number { return this.numItems; }
 
@@ -267,6 +383,11 @@ export class LoadedModel {
     await new Promise<void>((r) => { this.onIdle = r; this.checkIdle(); });
     this.retired = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.settled();
+    for (const s of this.queue) this.pending.delete(s);
+    this.queue = [];
+    this.wake();
+    await this.coder?.release?.().catch(() => {});
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }
@@ -299,7 +420,11 @@ export class ModelHost {
       }
       if (this.closed) { await next.retire(); return null; }
       this.state.addBundleItems(next.itemIds);
-      next.sync(this.state); // synchronous from here to the assignment: no item can slip in between
+      // Code every item the bundle lacks, including those arriving meanwhile, while the old model serves.
+      next.sync(this.state);
+      while (!next.idle && !this.closed) { await next.settled(); next.sync(this.state); }
+      if (this.closed) { await next.retire(); return null; }
+      // Synchronous from the last sync to the assignment: no item can slip in between.
       const old = this.current;
       this.current = next;
       this.swaps++;
@@ -317,6 +442,9 @@ export class ModelHost {
 
   /** After state changes: map new items onto the current model. */
   sync(): void { this.current?.sync(this.state); }
+
+  /** Resolves once the current model has coded these items (state ids), or refused them. */
+  whenCoded(stateIds: readonly number[]): Promise<void> { return this.current?.whenCoded(stateIds) ?? Promise.resolve(); }
 
   async close(): Promise<void> {
     this.closed = true;

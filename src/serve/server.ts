@@ -206,7 +206,16 @@ export async function startServer(o: ServeOptions): Promise<Server> {
 
   // ---- helpers -------------------------------------------------------------------------------------
   const err400 = (message: string, hint: string) => new GenrecError('GENREC_E_VALIDATION', message, hint);
-  const append = async (records: LogRecord[]) => { await Promise.all(records.map((r) => durable.append(r))); };
+  /**
+   * Log records durably. Inserted items are coded before the answer, so they can be recommended at once;
+   * an item first named by feedback is coded right after (the event's answer does not wait for it).
+   */
+  const append = async (records: LogRecord[]) => {
+    await Promise.all(records.map((r) => durable.append(r)));
+    const items: number[] = [];
+    for (const r of records) if (r.t === 'item') items.push(state.items.get(r.id)!);
+    if (items.length) await host.whenCoded(items);
+  };
   const routeOpts = (access: Access, tags: string[], summary: string, schema: Record<string, unknown> = {}) => ({
     config: { access },
     schema: {
