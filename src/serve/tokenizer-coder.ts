@@ -15,7 +15,7 @@
  *
  * The file is loaded on the first item (or `load()`), not at start-up: 4–17 ms to read and check a
  * 1,000-item bundle's tokenizer. Measured per item after that (2-core machine at load ~3, one ORT thread,
- * 1,000 items, codes 32×32×32×32; /tmp probe, 200 items): median 0.22 ms (p90 0.5 ms) with the hashed
+ * 1,000 items, codes 32×32×32×32; 200 new items timed): median 0.22 ms (p90 0.5 ms) with the hashed
  * text model; median 19 ms (p10 15 ms) with USE, whose TensorFlow.js run is nearly all of it. The first
  * item also compiles the quantiser's ORT graph (~25 ms) and, with USE, loads the text model (~0.3 s).
  * The runs happen on the calling thread; each item is one await, so requests are served between items.
