@@ -96,6 +96,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('layers') !== undefined) model.nLayer = n('layers')!;
   if (n('heads') !== undefined) model.nHead = n('heads')!;
   if (n('dropout') !== undefined) model.dropout = n('dropout')!;
+  if (n('prototypes') !== undefined) model.firstLevelPrototypes = n('prototypes')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
   return {
     model,

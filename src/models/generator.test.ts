@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { codeOffsets, gapBucket, itemTokenTable } from './generator.js';
+import { Generator, codeOffsets, gapBucket, itemTokenTable } from './generator.js';
+import { Graph, Rng, runGraph } from '../engine/index.js';
 
 for (const arch of ['causal', 'lazy'] as const) {
   test(`${arch} generator learns the toy next-item rule`, async () => {
@@ -22,4 +23,31 @@ test('flat code tokens: level offsets, padding row and gap buckets', () => {
   assert.equal(gapBucket(NaN, 8), 0);
   assert.ok(gapBucket(3600, 8) > gapBucket(60, 8));
   assert.equal(gapBucket(1e12, 8), 7);
+});
+
+test('first-level prototypes: a code logit is z·e + log Σₘ exp(z·pₘ), in the exported decode graph', async () => {
+  const sizes = [4, 3, 2], d = 8, M = 3;
+  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: 5, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: M }).initialize(3);
+  // Make the prototypes matter (their init is ~0.02).
+  const rng = new Rng(5);
+  for (let i = 0; i < model.protoEmb!.data.length; i++) model.protoEmb!.data[i] = rng.normal();
+  const g = new Graph('t', true);
+  const z = g.input('z', 'float32', ['rows', d]);
+  const zn = model.outNorm.forward(z);
+  const out = await runGraph(g, { logits: model.levelLogits(z, 0), zn }, { z: { data: Float32Array.from({ length: 2 * d }, () => rng.normal()), dims: [2, d] } });
+  const logits = out.logits as Float32Array, n = out.zn as Float32Array;
+  const E = model.codeEmb.weight.data, P = model.protoEmb!.data, off = codeOffsets(sizes)[0]!;
+  for (let r = 0; r < 2; r++) {
+    for (let c = 0; c < sizes[0]!; c++) {
+      let base = 0;
+      for (let j = 0; j < d; j++) base += n[r * d + j]! * E[(off + c) * d + j]!;
+      let s = 0;
+      for (let m = 0; m < M; m++) {
+        let dot = 0;
+        for (let j = 0; j < d; j++) dot += n[r * d + j]! * P[(c * M + m) * d + j]!;
+        s += Math.exp(dot);
+      }
+      assert.ok(Math.abs(logits[r * sizes[0]! + c]! - (base + Math.log(s))) < 1e-4, `row ${r} code ${c}`);
+    }
+  }
 });

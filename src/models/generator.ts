@@ -43,11 +43,16 @@ export interface GeneratorConfig {
    * only tell siblings apart through the shared vectors; default true.
    */
   parentCodes?: boolean;
+  /**
+   * Output prototypes per first-level code (M): the code's logit adds log Σₘ exp(z·pₘ), so a code
+   * whose items form several groups in the model's space is not squeezed into one vector. 1 = off.
+   */
+  firstLevelPrototypes?: number;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
   arch: 'causal', codeSizes, numItems, maxLen, dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true,
-  numEventTypes: 0, gapBuckets: 0, dropout: 0.2,
+  numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16,
 });
 
 /** Flat token offsets: level l's code c is token offsets[l] + c; token 0 is padding. */
@@ -175,6 +180,7 @@ export class Generator extends Module {
   readonly headMlp: MLP;
   readonly outNorm: RMSNorm;
   readonly pairEmb: Parameter | null;
+  readonly protoEmb: Parameter | null;
   readonly offsets: Int32Array;
 
   constructor(readonly c: GeneratorConfig) {
@@ -197,6 +203,8 @@ export class Generator extends Module {
     this.headNorm = new RMSNorm(c.dModel);
     this.headMlp = new MLP(block);
     this.outNorm = new RMSNorm(c.dModel);
+    const M = c.firstLevelPrototypes ?? 1;
+    this.protoEmb = M > 1 ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std: 0.02 } }) : null;
     this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([c.codeSizes[0]! * c.codeSizes[1]!, c.dModel], { init: { kind: 'normal', std: 0.02 } }) : null;
   }
 
@@ -376,7 +384,13 @@ export class Generator extends Module {
     const g = z.graph;
     const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
     const zn = this.outNorm.forward(z);
-    const logits = op.gemm(zn, op.slice(this.codeEmb.table(g), 0, off, off + K), false, true);
+    let logits = op.gemm(zn, op.slice(this.codeEmb.table(g), 0, off, off + K), false, true);
+    if (level === 0 && this.protoEmb) {
+      // log Σₘ exp(sₘ) = s₀ − logSoftmax(s)₀ over the M prototype scores of each code.
+      const M = this.c.firstLevelPrototypes!;
+      const s = op.gemm(zn, this.protoEmb.on(g), false, true).reshape([zn.dim(0), K, M]);
+      logits = logits.add(op.squeeze(op.slice(s, 2, 0, 1).sub(op.slice(op.logSoftmax(s, -1), 2, 0, 1)), -1));
+    }
     if (level !== 1 || !this.pairEmb || !parentToken) return logits;
     // Rows parent·K + c for c in [0, K): [N, K] indices → [N, K, d] vectors → batched mat-vec with z.
     const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));

@@ -46,9 +46,9 @@ export interface GeneratorTrainResult {
 
 export async function trainGenerator(o: GeneratorTrainOptions): Promise<GeneratorTrainResult> {
   const inter = o.split.interactions;
-  const B = o.batchSize ?? 256, T = o.maxLen, L = o.codeSizes.length;
+  const B = o.batchSize ?? 64, T = o.maxLen, L = o.codeSizes.length;
   const cfg: GeneratorConfig = {
-    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.2,
+    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16,
     ...o.model, codeSizes: o.codeSizes, numItems: inter.numItems, maxLen: T,
   };
   const model = new Generator(cfg).initialize(o.seed);

@@ -12,7 +12,7 @@ import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -53,7 +53,8 @@ export function register(program: Command): void {
     .option('--d-model <n>', 'model width')
     .option('--layers <n>', 'transformer blocks')
     .option('--heads <n>', 'attention heads')
-    .option('--dropout <p>', 'dropout probability')
+    .option('--dropout <p>', 'dropout probability (default 0.3)')
+    .option('--prototypes <n>', 'output prototypes per first-level code (default 16; 1 = one vector per code)')
     .option('--batch-size <n>', 'rows per packed batch')
     .option('--lr <x>', 'peak learning rate')
     .option('--beam <n>', 'beam width for validation', '20')
@@ -81,6 +82,7 @@ export function register(program: Command): void {
         ...(opts.layers ? { nLayer: int('layers', opts.layers)! } : {}),
         ...(opts.heads ? { nHead: int('heads', opts.heads)! } : {}),
         ...(opts.dropout ? { dropout: Number(opts.dropout) } : {}),
+        ...(opts.prototypes ? { firstLevelPrototypes: int('prototypes', opts.prototypes)! } : {}),
       };
       const fit = await fitGenrec({
         dataset: ds, split, seed: config.train.seed, maxLen, epochs: int('epochs', opts.epochs)!, model, runDir, resume: !opts.fresh,
