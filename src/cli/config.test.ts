@@ -48,7 +48,7 @@ test('values from genrec.config.json in cwd are merged over the defaults', () =>
   assert.equal(config.serve.host, '127.0.0.1'); // sibling default kept
   assert.equal(config.train.epochs, 3);
   assert.equal(config.train.lr, 0.01);
-  assert.equal(config.train.batchSize, 256);
+  assert.equal(config.train.batchSize, 64);
 });
 
 test('an explicit --config path is used, and must exist', () => {

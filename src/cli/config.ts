@@ -35,9 +35,10 @@ export const configSchema = z.strictObject({
     maxHistory: z.number().int().positive().default(200),
   }).prefault({}),
   train: z.strictObject({
-    epochs: z.number().int().positive().default(10),
-    batchSize: z.number().int().positive().default(256),
-    lr: z.number().positive().default(1e-3),
+    /** genrec train's defaults (flags override them): the settings measured best on Beauty (docs/results.md). */
+    epochs: z.number().int().positive().default(60),
+    batchSize: z.number().int().positive().default(64),
+    lr: z.number().positive().default(2e-3),
     weightDecay: z.number().min(0).default(0.01),
     seed: z.number().int().min(0).default(42),
   }).prefault({}),

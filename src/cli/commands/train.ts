@@ -16,6 +16,12 @@ export interface TrainOptions extends SourceOptions {
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
+const positive = (name: string, v: string): number => {
+  const x = Number(v);
+  if (!(x > 0) || !Number.isFinite(x)) throw new GenrecError('GENREC_E_USAGE', `--${name} must be a positive number, got '${v}'`, `e.g. --${name} 0.002`);
+  return x;
+};
+
 const int = (name: string, v: string | undefined, min = 1): number | undefined => {
   if (v === undefined) return undefined;
   const n = Number(v);
@@ -47,7 +53,7 @@ export function maxLenFromData(split: import('../../data/index.js').Split, cap: 
 export function register(program: Command): void {
   const cmd = program.command('train').description('learn semantic IDs and train the generator; writes a model bundle (<dataDir>/models/vN)');
   addSourceOptions(cmd)
-    .option('--epochs <n>', 'maximum epochs (early stopping on validation NDCG@10)', '60')
+    .option('--epochs <n>', 'maximum epochs (early stopping on validation NDCG@10; default config train.epochs, 60)')
     .option('--max-len <n>', 'history cap (default: 95th percentile of training lengths, ≤ config data.maxHistory)')
     .option('--arch <causal|lazy>', 'generator architecture', 'causal')
     .option('--d-model <n>', 'model width')
@@ -55,8 +61,8 @@ export function register(program: Command): void {
     .option('--heads <n>', 'attention heads')
     .option('--dropout <p>', 'dropout probability (default 0.3)')
     .option('--prototypes <n>', 'output prototypes per first-level code (default 16; 1 = one vector per code)')
-    .option('--batch-size <n>', 'rows per packed batch')
-    .option('--lr <x>', 'peak learning rate')
+    .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
+    .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
     .option('--beam <n>', 'beam width for validation', '20')
     .option('--eval-users <n>', 'validation users sampled per evaluation', '3000')
     .option('--run-dir <dir>', 'checkpoints and curves (default <dataDir>/runs/train); a run found there resumes')
@@ -85,9 +91,10 @@ export function register(program: Command): void {
         ...(opts.prototypes ? { firstLevelPrototypes: int('prototypes', opts.prototypes)! } : {}),
       };
       const fit = await fitGenrec({
-        dataset: ds, split, seed: config.train.seed, maxLen, epochs: int('epochs', opts.epochs)!, model, runDir, resume: !opts.fresh,
-        ...(opts.batchSize ? { batchSize: int('batch-size', opts.batchSize)! } : {}),
-        ...(opts.lr ? { lr: Number(opts.lr) } : {}),
+        dataset: ds, split, seed: config.train.seed, maxLen, epochs: int('epochs', opts.epochs) ?? config.train.epochs, model, runDir, resume: !opts.fresh,
+        batchSize: int('batch-size', opts.batchSize) ?? config.train.batchSize,
+        lr: opts.lr !== undefined ? positive('lr', opts.lr) : config.train.lr,
+        weightDecay: config.train.weightDecay,
         beam: int('beam', opts.beam)!, evalUsers: int('eval-users', opts.evalUsers)!,
       });
       const inter = ds.interactions;
