@@ -10,6 +10,7 @@
  */
 import { join } from 'node:path';
 import type { Command, Option } from 'commander';
+import { intFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { log, progress } from '../../engine/log.js';
 import { formatTable, formatValue } from '../output.js';
@@ -31,12 +32,6 @@ const DEMO_USERS = '1000', DEMO_ITEMS = '1000';
  * epochs, in 72 s of training instead of 123 s and 2.9 GB peak memory instead of 8.4 GB.
  */
 const DEMO_MAX_LEN = 50;
-
-const int = (flag: string, v: string, min = 1, example = 10): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new GenrecError('GENREC_E_USAGE', `--${flag} must be an integer ≥ ${min}, got ${v}`, `e.g. --${flag} ${example}`);
-  return n;
-};
 
 /** Replace the default of an option added by the shared `addSourceOptions` (help text and value). */
 function setDefault(cmd: Command, attribute: string, value: string): void {
@@ -74,8 +69,8 @@ export function register(program: Command): void {
   cmd.action(async (opts: DemoOptions, c: Command) => {
     const config = configOf(c);
     const { json = false } = globalOptions(c);
-    const epochs = int('epochs', opts.epochs), evalUsers = int('eval-users', opts.evalUsers), testUsers = int('test-users', opts.testUsers), beam = int('beam', opts.beam);
-    const port = opts.port !== undefined ? int('port', opts.port, 0, 8080) : undefined;
+    const epochs = intFlag('epochs', opts.epochs, 1, 10), evalUsers = intFlag('eval-users', opts.evalUsers, 1, 10), testUsers = intFlag('test-users', opts.testUsers, 1, 10), beam = intFlag('beam', opts.beam, 1, 10);
+    const port = opts.port !== undefined ? intFlag('port', opts.port, 0, 8080) : undefined;
     const data = await import('../../data/index.js');
     const { fitGenrec } = await import('../../eval/genrec.js');
     const { evaluate, generativeRanker, mostpop } = await import('../../eval/index.js');
@@ -106,7 +101,7 @@ export function register(program: Command): void {
     // 3 + 4. semantic IDs, then the generator (fitGenrec logs and draws bars for both).
     step('semantic IDs and generator training');
     const split = data.leaveOneOut(inter);
-    const maxLen = opts.maxLen !== undefined ? int('max-len', opts.maxLen, 2) : maxLenFromData(split, Math.min(DEMO_MAX_LEN, config.data.maxHistory));
+    const maxLen = opts.maxLen !== undefined ? intFlag('max-len', opts.maxLen, 2, 10) : maxLenFromData(split, Math.min(DEMO_MAX_LEN, config.data.maxHistory));
     // A fresh run directory per demo, so the dashboard's curves are exactly this bundle's.
     const runDir = RunDir.fresh(join(config.dataDir, 'runs'), 'demo');
     // The text model is the slow part of the item embeddings: a bar per stage it reports (item2vec and the

@@ -6,7 +6,7 @@
  * SIGINT / SIGTERM stop it cleanly: requests in flight finish, buffered records go to the store.
  */
 import type { Command } from 'commander';
-import { GenrecError } from '../../engine/errors.js';
+import { numberFlag } from '../flags.js';
 import { log } from '../../engine/log.js';
 import { configOf } from '../program.js';
 
@@ -15,12 +15,6 @@ interface ServeFlags {
   flushInterval: string; checkpointInterval: string; watchInterval: string; retrainEvery: string; workers: string; threads: string;
   batchWait: string; maxBatch: string; beam: string;
 }
-
-const num = (flag: string, v: string, min = 0): number => {
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new GenrecError('GENREC_E_USAGE', `--${flag} must be a number ≥ ${min}, got ${v}`, `e.g. --${flag} ${Math.max(min, 1)}`);
-  return n;
-};
 
 export function register(program: Command): void {
   program
@@ -47,20 +41,20 @@ export function register(program: Command): void {
       const server = await startServer({
         dataDir: config.dataDir,
         host: f.host ?? config.serve.host,
-        port: f.port !== undefined ? num('port', f.port) : config.serve.port,
+        port: f.port !== undefined ? numberFlag('port', f.port) : config.serve.port,
         ...(f.apiKey ?? config.serve.apiKey ? { apiKey: (f.apiKey ?? config.serve.apiKey)! } : {}),
         authReads: !!f.authReads,
-        rateLimit: num('rate-limit', f.rateLimit),
-        bodyLimit: num('body-limit', f.bodyLimit, 1024),
-        flushIntervalMs: num('flush-interval', f.flushInterval),
-        checkpointIntervalMs: num('checkpoint-interval', f.checkpointInterval),
-        watchModelsMs: num('watch-interval', f.watchInterval),
-        retrainEveryMinutes: num('retrain-every', f.retrainEvery),
-        workers: num('workers', f.workers, 1),
-        threads: num('threads', f.threads, 1),
-        batchWaitMs: num('batch-wait', f.batchWait),
-        maxBatch: num('max-batch', f.maxBatch, 1),
-        beam: num('beam', f.beam, 1),
+        rateLimit: numberFlag('rate-limit', f.rateLimit),
+        bodyLimit: numberFlag('body-limit', f.bodyLimit, 1024),
+        flushIntervalMs: numberFlag('flush-interval', f.flushInterval),
+        checkpointIntervalMs: numberFlag('checkpoint-interval', f.checkpointInterval),
+        watchModelsMs: numberFlag('watch-interval', f.watchInterval),
+        retrainEveryMinutes: numberFlag('retrain-every', f.retrainEvery),
+        workers: numberFlag('workers', f.workers, 1),
+        threads: numberFlag('threads', f.threads, 1),
+        batchWaitMs: numberFlag('batch-wait', f.batchWait),
+        maxBatch: numberFlag('max-batch', f.maxBatch, 1),
+        beam: numberFlag('beam', f.beam, 1),
       });
       process.stdout.write(`${server.url}\n`);
       await untilSignal(server);

@@ -11,6 +11,7 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { intFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { log, progress, type Progress } from '../../engine/log.js';
 import { formatTable, formatValue } from '../output.js';
@@ -36,12 +37,6 @@ interface TokenizeOptions {
   maxIters: string;
   seed: string;
 }
-
-const int = (name: string, v: string, min = 0): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new GenrecError('GENREC_E_USAGE', `--${name} must be an integer ≥ ${min}, got ${v}`, `pass e.g. --${name} ${Math.max(min, 1)}`);
-  return n;
-};
 
 function parseWeights(spec: string | undefined): Record<string, number> {
   if (!spec) return {};
@@ -81,9 +76,9 @@ async function embeddingsFrom(o: TokenizeOptions, dataDir: string, seed: number,
       'use one of --vectors FILE, --path DIR [--format F], --store, --synthetic N');
   }
   const weights = parseWeights(o.weights);
-  const outputDim = int('output-dim', o.outputDim);
+  const outputDim = intFlag('output-dim', o.outputDim, 0);
   if (o.synthetic !== undefined) {
-    const n = int('synthetic', o.synthetic, 1), dim = int('dim', o.dim, 1);
+    const n = intFlag('synthetic', o.synthetic, 1), dim = intFlag('dim', o.dim, 1);
     const { vectors } = tok.syntheticClusteredVectors(n, dim, { seed });
     return { vectors, dim, itemIds: Array.from({ length: n }, (_, i) => String(i)), embedder: null, meta: { source: 'synthetic', items: n, dim } };
   }
@@ -134,7 +129,7 @@ export function register(program: Command): void {
     .action(async (o: TokenizeOptions, cmd: Command) => {
       const config = configOf(cmd);
       const { json = false } = globalOptions(cmd);
-      const seed = int('seed', o.seed);
+      const seed = intFlag('seed', o.seed, 0);
       const { ResidualTokenizer, saveTokenizer } = await import('../../tokenizer/index.js');
       const bars = stageBars();
       try {
@@ -142,8 +137,8 @@ export function register(program: Command): void {
         const src = await embeddingsFrom(o, config.dataDir, seed, bars.onProgress);
         const n = src.itemIds.length;
         const { tokenizer, ids, report } = await ResidualTokenizer.fit(src.vectors, n, src.dim, {
-          levels: int('levels', o.levels, 1), codebookSize: int('codebook-size', o.codebookSize), balanced: Boolean(o.balanced),
-          sampleSize: int('sample', o.sample), maxIters: int('max-iters', o.maxIters, 1), seed,
+          levels: intFlag('levels', o.levels, 1), codebookSize: intFlag('codebook-size', o.codebookSize, 0), balanced: Boolean(o.balanced),
+          sampleSize: intFlag('sample', o.sample, 0), maxIters: intFlag('max-iters', o.maxIters, 1), seed,
         }, { runtime: config.engine.threads ? { threads: config.engine.threads } : {}, onProgress: bars.onProgress });
         bars.stop();
         const out = o.out ?? join(config.dataDir, 'tokenizer', 'tokenizer.safetensors');

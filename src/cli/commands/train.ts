@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
+import { optionalIntFlag, positiveFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
@@ -15,19 +16,6 @@ export interface TrainOptions extends SourceOptions {
   epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
-
-const positive = (name: string, v: string): number => {
-  const x = Number(v);
-  if (!(x > 0) || !Number.isFinite(x)) throw new GenrecError('GENREC_E_USAGE', `--${name} must be a positive number, got '${v}'`, `e.g. --${name} 0.002`);
-  return x;
-};
-
-const int = (name: string, v: string | undefined, min = 1): number | undefined => {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < min) throw new GenrecError('GENREC_E_USAGE', `--${name} must be a number ≥ ${min}, got ${v}`, `e.g. --${name} ${Math.max(min, 1) * 2}`);
-  return n;
-};
 
 /** Loads the data a command works on: a folder or generated data when given, else the store. */
 export async function commandDataset(opts: SourceOptions, dataDir: string): Promise<import('../../data/index.js').Dataset> {
@@ -78,24 +66,24 @@ export function register(program: Command): void {
       const t0 = performance.now();
       const ds = await commandDataset(opts, config.dataDir);
       const split = data.leaveOneOut(ds.interactions);
-      const maxLen = int('max-len', opts.maxLen, 2) ?? maxLenFromData(split, config.data.maxHistory);
+      const maxLen = optionalIntFlag('max-len', opts.maxLen, 2) ?? maxLenFromData(split, config.data.maxHistory);
       const runDir = new RunDir(opts.runDir ?? join(config.dataDir, 'runs', 'train'));
       const arch: 'causal' | 'lazy' | undefined = opts.arch === 'lazy' ? 'lazy' : opts.arch === 'causal' || opts.arch === undefined ? 'causal' : undefined;
       if (!arch) throw new GenrecError('GENREC_E_USAGE', `--arch must be causal or lazy, got ${opts.arch}`, 'use --arch causal (default) or --arch lazy');
       const model = {
         arch,
-        ...(opts.dModel ? { dModel: int('d-model', opts.dModel)! } : {}),
-        ...(opts.layers ? { nLayer: int('layers', opts.layers)! } : {}),
-        ...(opts.heads ? { nHead: int('heads', opts.heads)! } : {}),
+        ...(opts.dModel ? { dModel: optionalIntFlag('d-model', opts.dModel)! } : {}),
+        ...(opts.layers ? { nLayer: optionalIntFlag('layers', opts.layers)! } : {}),
+        ...(opts.heads ? { nHead: optionalIntFlag('heads', opts.heads)! } : {}),
         ...(opts.dropout ? { dropout: Number(opts.dropout) } : {}),
-        ...(opts.prototypes ? { firstLevelPrototypes: int('prototypes', opts.prototypes)! } : {}),
+        ...(opts.prototypes ? { firstLevelPrototypes: optionalIntFlag('prototypes', opts.prototypes)! } : {}),
       };
       const fit = await fitGenrec({
-        dataset: ds, split, seed: config.train.seed, maxLen, epochs: int('epochs', opts.epochs) ?? config.train.epochs, model, runDir, resume: !opts.fresh,
-        batchSize: int('batch-size', opts.batchSize) ?? config.train.batchSize,
-        lr: opts.lr !== undefined ? positive('lr', opts.lr) : config.train.lr,
+        dataset: ds, split, seed: config.train.seed, maxLen, epochs: optionalIntFlag('epochs', opts.epochs) ?? config.train.epochs, model, runDir, resume: !opts.fresh,
+        batchSize: optionalIntFlag('batch-size', opts.batchSize) ?? config.train.batchSize,
+        lr: opts.lr !== undefined ? positiveFlag('lr', opts.lr, 0.002) : config.train.lr,
         weightDecay: config.train.weightDecay,
-        beam: int('beam', opts.beam)!, evalUsers: int('eval-users', opts.evalUsers)!,
+        beam: optionalIntFlag('beam', opts.beam)!, evalUsers: optionalIntFlag('eval-users', opts.evalUsers)!,
       });
       const inter = ds.interactions;
       const bundle = writeBundle(opts.modelsDir ?? join(config.dataDir, 'models'), {

@@ -1,0 +1,34 @@
+/**
+ * Numeric flag values, checked the same way by every command: a bad value is a `GENREC_E_USAGE` error
+ * that names the flag, says what it must be and gives an example.
+ */
+import { GenrecError } from '../engine/errors.js';
+
+const usage = (flag: string, what: string, v: string, example: number) =>
+  new GenrecError('GENREC_E_USAGE', `--${flag} must be ${what}, got '${v}'`, `e.g. --${flag} ${example}`);
+
+/** An integer ≥ min. */
+export function intFlag(flag: string, v: string, min = 1, example = Math.max(min, 1) * 2): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw usage(flag, `an integer ≥ ${min}`, v, example);
+  return n;
+}
+
+/** intFlag, or undefined when the flag is absent. */
+export function optionalIntFlag(flag: string, v: string | undefined, min = 1): number | undefined {
+  return v === undefined ? undefined : intFlag(flag, v, min);
+}
+
+/** A finite number ≥ min. */
+export function numberFlag(flag: string, v: string, min = 0, example = Math.max(min, 1)): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < min) throw usage(flag, `a number ≥ ${min}`, v, example);
+  return n;
+}
+
+/** A finite number > 0. */
+export function positiveFlag(flag: string, v: string, example: number): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || !(n > 0)) throw usage(flag, 'a positive number', v, example);
+  return n;
+}
