@@ -274,6 +274,13 @@ check('Gather with duplicate int32 indices', {
   f: ([e, i]) => op.gather(e!, i!),
 });
 
+check('logSumExp over the middle axis', { inputs: [f([2, 3, 4])], f: ([x]) => op.logSumExp(x!, 1) });
+check('logSumExp of large values (max-shifted)', { inputs: [f([3, 4], (rng, n) => Array.from({ length: n }, () => 500 + rng.normal()))], f: ([x]) => op.logSumExp(x!, -1) });
+check('GatherElements with repeated indices on the last axis', {
+  inputs: [f([2, 4]), { shape: [2, 3], dtype: 'int32', gen: ints([3, 3, 0, 1, 2, 1]) }],
+  f: ([e, i]) => op.gatherElements(e!, i!, -1),
+});
+
 // ---- linear algebra -------------------------------------------------------------------------------------
 check('MatMul 2-D', { inputs: [f([3, 4]), f([4, 2])], f: ([a, b]) => op.matmul(a!, b!) });
 check('MatMul batched 4-D', { inputs: [f([2, 3, 4, 5]), f([2, 3, 5, 2])], f: ([a, b]) => op.matmul(a!, b!) });

@@ -135,6 +135,10 @@ const rules: Record<string, Rule> = {
     if ((n.attrs.axis as number) !== 0) throw new GenrecError('GENREC_E_GRAD', 'gather is differentiable on axis 0 only', 'transpose so the gathered axis is first');
     return [op.scatterAdd(op.zerosLike(data), idx, g), null];
   },
+  GatherElements: (n, g) => {
+    const [data, idx] = [inp(n, 0), inp(n, 1)];
+    return [g.graph.node('ScatterElements', [op.zerosLike(data), idx, g], [[g.dtype, data.shape]], { axis: n.attrs.axis as number, reduction: 'add' })[0]!, null];
+  },
   Where: (n, g) => {
     const [c, a, b] = [inp(n, 0), inp(n, 1), inp(n, 2)];
     return [null, unbroadcast(op.where(c, g, 0), a.shape), unbroadcast(op.where(c, 0, g), b.shape)];

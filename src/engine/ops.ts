@@ -163,6 +163,17 @@ function reduce(op: string, x: Tensor, axes: number | number[] | undefined, keep
 }
 export const sum = (x: Tensor, axes?: number | number[], keepdims = false) => reduce('ReduceSum', x, axes, keepdims);
 export const max = (x: Tensor, axes?: number | number[], keepdims = false) => reduce('ReduceMax', x, axes, keepdims);
+/**
+ * log Σ exp(x) along `axis`, shifted by the (gradient-free) max for stability. The backward reuses the
+ * forward's exponentials — softmax(x)·g in one broadcasting multiply, no expanded copy of g.
+ */
+export function logSumExp(x: Tensor, axis = -1): Tensor {
+  const a = normAxis(axis, x.rank, 'logSumExp');
+  const top = stopGradient(max(x, a, true));
+  const e = exp(sub(x, top));
+  const total = sum(e, a, true);
+  return customGrad(squeeze(add(log(total), top), a), [x], (gy) => [mul(e, div(unsqueeze(gy, a), total))]);
+}
 export function mean(x: Tensor, axes?: number | number[], keepdims = false): Tensor {
   const ax = reduceAxes(x, axes, 'mean');
   const n = dimProduct(ax.map((a) => x.shape[a]!));
@@ -266,6 +277,13 @@ export function gather(data: Tensor, indices: Tensor, axis = 0): Tensor {
   const a = normAxis(axis, data.rank, 'gather');
   const shape = [...data.shape.slice(0, a), ...indices.shape, ...data.shape.slice(a + 1)];
   return data.graph.node('Gather', [data, indices], [[data.dtype, shape]], { axis: a })[0]!;
+}
+
+/** out[i][j] = data[i][indices[i][j]] along `axis` (indices shaped like the output, same rank as data). */
+export function gatherElements(data: Tensor, indices: Tensor, axis = -1): Tensor {
+  if (isFloat(indices.dtype)) throw new GenrecError('GENREC_E_DTYPE', 'gatherElements: indices must be int32 or int64', 'cast indices to int32');
+  if (indices.rank !== data.rank) throw shapeError('gatherElements', 'expects indices of the same rank as data', data.shape, indices.shape);
+  return data.graph.node('GatherElements', [data, indices], [[data.dtype, indices.shape]], { axis: normAxis(axis, data.rank, 'gatherElements') })[0]!;
 }
 
 export function expand(x: Tensor, shape: readonly number[]): Tensor {

@@ -104,6 +104,17 @@ export interface HistoryInputs {
   positions?: Tensor;
 }
 
+/**
+ * The valid children of each training target's true prefix at one level, padded to the level's largest
+ * child count C: `codes` [N, C] int32 (codes within the level; padding repeats a valid one), `mask`
+ * [N, C] additive (0 real, −1e9 padding), `target` [N] int32 (the slot holding the target's own code).
+ */
+export interface ChildSlots {
+  codes: Tensor;
+  mask: Tensor;
+  target: Tensor;
+}
+
 /** What the encoder computes once per user and every decode step reuses. */
 export type Context = { kind: 'causal'; h: Tensor } | { kind: 'lazy'; keys: Tensor[]; values: Tensor[]; bias: Tensor };
 
@@ -288,8 +299,10 @@ export class Generator extends Module {
    * Training loss: the sum over levels of the mean cross-entropy of each target's code at that level,
    * with teacher forcing (the true prefix). targets: [B, T] item tokens (0 = none); weights [B, T];
    * levelMasks[l]: [B·T, K_l] additive masks (0 for the valid children of the true prefix, −1e9 else).
+   * slots[l], when given, replaces level l's mask: the softmax then runs over the few valid children
+   * only (the same loss for a fraction of the work below the first level, where a prefix has ~K/8 children).
    */
-  loss(h: HistoryInputs, targets: Tensor, weights: Tensor, levelMasks?: Tensor[]): Tensor {
+  loss(h: HistoryInputs, targets: Tensor, weights: Tensor, levelMasks?: Tensor[], slots?: (ChildSlots | null)[]): Tensor {
     const g = targets.graph;
     const [B, T] = targets.shape as [number, number];
     const L = this.levels, d = this.c.dModel;
@@ -325,8 +338,10 @@ export class Generator extends Module {
       // With masks, level l's softmax runs over the valid children of the true prefix only (a
       // hierarchical softmax over the trie), so log P(item) is the sum of the levels' log-probs.
       const parent = l === 1 ? op.slice(tgt, 2, 0, 1).reshape([B * T]) : null;
-      const logits = levelMasks ? this.levelLogits(zl, l, parent).add(levelMasks[l]!) : this.levelLogits(zl, l, parent);
-      const ce = op.crossEntropy(logits, cls, { weights: w });
+      const slot = slots?.[l];
+      const ce = slot
+        ? op.crossEntropy(this.levelLogits(zl, l, parent, slot.codes).add(slot.mask), slot.target, { weights: w })
+        : op.crossEntropy(levelMasks ? this.levelLogits(zl, l, parent).add(levelMasks[l]!) : this.levelLogits(zl, l, parent), cls, { weights: w });
       total = total ? total.add(ce) : ce;
     }
     return total!;
@@ -378,24 +393,25 @@ export class Generator extends Module {
   /**
    * Logits [N, K_level] of level `level`'s codes from head states z [N, d]: dot products with the
    * level's code embeddings (tied to the input ones), plus — at the second level — the embeddings of
-   * the code under its first-level parent (`parentToken`: the parent's flat token [N]).
+   * the code under its first-level parent (`parentToken`: the parent's flat token [N]). With
+   * `children` [N, C] (codes within the level) only those C logits per row are returned.
    */
-  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null): Tensor {
+  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null, children: Tensor | null = null): Tensor {
     const g = z.graph;
     const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
     const zn = this.outNorm.forward(z);
     let logits = op.gemm(zn, op.slice(this.codeEmb.table(g), 0, off, off + K), false, true);
     if (level === 0 && this.protoEmb) {
-      // log Σₘ exp(sₘ) = s₀ − logSoftmax(s)₀ over the M prototype scores of each code.
-      const M = this.c.firstLevelPrototypes!;
-      const s = op.gemm(zn, this.protoEmb.on(g), false, true).reshape([zn.dim(0), K, M]);
-      logits = logits.add(op.squeeze(op.slice(s, 2, 0, 1).sub(op.slice(op.logSoftmax(s, -1), 2, 0, 1)), -1));
+      // + log Σₘ exp(sₘ) over the M prototype scores of each code.
+      const s = op.gemm(zn, this.protoEmb.on(g), false, true).reshape([zn.dim(0), K, this.c.firstLevelPrototypes!]);
+      logits = logits.add(op.logSumExp(s, -1));
     }
+    if (children) logits = op.gatherElements(logits, children, 1);
     if (level !== 1 || !this.pairEmb || !parentToken) return logits;
-    // Rows parent·K + c for c in [0, K): [N, K] indices → [N, K, d] vectors → batched mat-vec with z.
+    // Rows parent·K + c for each candidate c: [N, C] indices → [N, C, d] vectors → batched mat-vec with z.
     const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));
-    const idx = op.unsqueeze(first, -1).add(g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32'));
-    const rows = op.gather(this.pairEmb.on(g), idx);
+    const candidates = children ?? g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32');
+    const rows = op.gather(this.pairEmb.on(g), op.unsqueeze(first, -1).add(candidates));
     return logits.add(op.squeeze(rows.matmul(op.unsqueeze(zn, -1)), -1));
   }
 }

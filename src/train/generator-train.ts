@@ -9,6 +9,7 @@ import type { Split } from '../data/split.js';
 import { Generator, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
+import { ChildSlotFeeds } from './child-slots.js';
 import { PackedBatches } from './packing.js';
 import type { RunDir } from './run-dir.js';
 import { warmupCosine } from './schedule.js';
@@ -53,6 +54,10 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   };
   const model = new Generator(cfg).initialize(o.seed);
   const table = itemTokenTable(o.codes, inter.numItems, o.codeSizes);
+  // The first level's softmax runs over a dense mask of the root's children; deeper levels over the
+  // valid children of each target's true prefix only (the trie's slots).
+  const trie = PrefixTrie.build(o.codes, inter.numItems, L, o.codeSizes);
+  const slotFeeds = new ChildSlotFeeds(trie, inter.numItems, B * T);
   const step = await TrainStep.compile({
     module: model,
     optimizer: { kind: 'adamw', weightDecay: o.weightDecay ?? 0.01, beta2: 0.98 },
@@ -70,8 +75,12 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         ...(cfg.numEventTypes > 0 ? { types: g.input('types', 'int32', [B, T]) } : {}),
         ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
       };
-      const masks = o.codeSizes.map((k, l) => g.input(`level_mask_${l}`, 'float32', [B * T, k]));
-      return { loss: model.loss(h, targets, weights, masks) };
+      const N = B * T;
+      const mask0 = g.input('level_mask_0', 'float32', [N, o.codeSizes[0]!]);
+      const slots = slotFeeds.width.map((C, l) => (l === 0 ? null : {
+        codes: g.input(`slot_codes_${l}`, 'int32', [N, C]), mask: g.input(`slot_mask_${l}`, 'float32', [N, C]), target: g.input(`slot_target_${l}`, 'int32', [N]),
+      }));
+      return { loss: model.loss(h, targets, weights, [mask0], slots) };
     },
   });
   log.info({ parameters: model.numParameters(), nodes: step.nodeCount, arch: cfg.arch }, 'generator compiled');
@@ -80,30 +89,27 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const packer = new PackedBatches(seqs, B, T, o.seed);
   const weights = new Float32Array(B * T), types = new Int32Array(B * T), gaps = new Int32Array(B * T);
   const dims = [B, T];
-  // Level masks: the valid children of each target's true prefix (its ancestor at depth l in the trie).
-  const trie = PrefixTrie.build(o.codes, inter.numItems, L, o.codeSizes);
-  const ancestors = Array.from({ length: L }, () => new Int32Array(inter.numItems));
-  for (let i = 0; i < inter.numItems; i++) {
-    let node = trie.itemLeaf[i]!;
-    for (let l = L - 1; l >= 0; l--) { node = trie.parent[l]![node]!; ancestors[l]![i] = node; }
-  }
-  const parents = new Int32Array(B * T);
-  const masks = o.codeSizes.map((k) => new Float32Array(B * T * k));
+  const roots = new Int32Array(B * T);
+  const mask0 = new Float32Array(B * T * o.codeSizes[0]!);
   function* batches(epoch: number): IterableIterator<Feeds> {
     for (const b of packer.epoch(epoch)) {
       for (let i = 0; i < B * T; i++) {
         const tt = b.targetTypes[i]!;
         weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;
       }
-      for (let l = 0; l < L; l++) {
-        for (let i = 0; i < B * T; i++) parents[i] = b.targets[i]! > 0 ? ancestors[l]![b.targets[i]! - 1]! : -1;
-        trie.allowedLogitMask(l, parents, masks[l]!, -1e9);
+      trie.allowedLogitMask(0, slotFeeds.prefixNodes(0, b.targets, roots), mask0, -1e9);
+      const feeds: Feeds = { level_mask_0: { data: mask0, dims: [B * T, o.codeSizes[0]!] } };
+      for (let l = 1; l < L; l++) {
+        slotFeeds.fill(l, b.targets);
+        const C = slotFeeds.width[l]!;
+        feeds[`slot_codes_${l}`] = { data: slotFeeds.codes[l]!, dims: [B * T, C] };
+        feeds[`slot_mask_${l}`] = { data: slotFeeds.mask[l]!, dims: [B * T, C] };
+        feeds[`slot_target_${l}`] = { data: slotFeeds.target[l]!, dims: [B * T] };
       }
-      const feeds: Feeds = {
-        ...Object.fromEntries(masks.map((m, l) => [`level_mask_${l}`, { data: m, dims: [B * T, o.codeSizes[l]!] }])),
+      Object.assign(feeds, {
         items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
         segments: { data: b.segments, dims }, positions: { data: b.positions, dims },
-      };
+      });
       if (cfg.numEventTypes > 0) { for (let i = 0; i < B * T; i++) types[i] = b.types[i]!; feeds.types = { data: types, dims }; }
       if (cfg.gapBuckets > 0) { for (let i = 0; i < B * T; i++) gaps[i] = gapBucket(b.gaps[i]!, cfg.gapBuckets); feeds.gaps = { data: gaps, dims }; }
       yield feeds;
