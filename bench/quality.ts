@@ -29,6 +29,8 @@ const MODEL_OPTIONS = [
   { flags: '--layers <n>', description: 'genrec transformer blocks (default 2)' },
   { flags: '--beam <n>', description: 'genrec beam width (default 20)' },
   { flags: '--prototypes <n>', description: 'genrec output prototypes per first-level code (default 16; 1 = one vector per code)' },
+  { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },
+  { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },
   { flags: '--eval-users <n>', description: 'genrec validation cases sampled per evaluation (default 3000)' },
   { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 0.8,0.5,0.3)' },
 ];

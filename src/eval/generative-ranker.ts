@@ -10,7 +10,11 @@ export function generativeRanker(gm: GenerativeModel, opts: { beam: number; batc
   const run = async (b: RankBatch, k: number, excludeSeen: boolean) => {
     const rows = b.rows;
     const items = b.batch.inputs.subarray(0, rows * T);
-    const r = await gm.recommend({ users: rows, items }, {
+    // Event types and time gaps only when the model reads them (the batch always carries them).
+    const c = gm.config;
+    const types = c.numEventTypes > 0 ? Int32Array.from(b.batch.types.subarray(0, rows * T)) : undefined;
+    const gapSeconds = c.gapBuckets > 0 ? b.batch.gaps.subarray(0, rows * T) : undefined;
+    const r = await gm.recommend({ users: rows, items, ...(types ? { types } : {}), ...(gapSeconds ? { gapSeconds } : {}) }, {
       k, beam: Math.max(opts.beam, k),
       ...(excludeSeen ? { exclude: (u: number) => b.items.subarray(b.historyStart[u]!, b.historyEnd[u]!) } : {}),
     });
