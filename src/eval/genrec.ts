@@ -27,6 +27,8 @@ export interface GenrecOptions {
   embeddings?: DatasetEmbeddingOptions;
   batchSize?: number;
   lr?: number;
+  /** Training-time probability of blanking a history item (see trainGenerator). */
+  historyDropout?: number;
   weightDecay?: number;
   patience?: number;
   evalEvery?: number;
@@ -69,6 +71,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
     ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
     ...(o.lr !== undefined ? { lr: o.lr } : {}),
     ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
+    ...(o.historyDropout !== undefined ? { historyDropout: o.historyDropout } : {}),
     patience: o.patience ?? 4,
     evalEvery: o.evalEvery ?? 2,
     ...(o.runDir ? { runDir: o.runDir } : {}),
@@ -103,6 +106,8 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     model,
     ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),
     ...(n('lr') !== undefined ? { lr: n('lr')! } : {}),
+    ...(n('weightDecay') !== undefined ? { weightDecay: n('weightDecay')! } : {}),
+    ...(n('historyDropout') !== undefined ? { historyDropout: n('historyDropout')! } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
   };

@@ -7,7 +7,7 @@ import { datasetFromData, generateSynthetic, leaveOneOut } from '../data/index.j
 import { Rng } from '../engine/index.js';
 import { RunDir } from './run-dir.js';
 import { trainGenerator } from './generator-train.js';
-import { PackedBatches } from './packing.js';
+import { PackedBatches, blankHistory } from './packing.js';
 import { trainingSequences } from '../data/batches.js';
 
 async function setup() {
@@ -60,4 +60,13 @@ test('generator training is deterministic and a run killed after one epoch resum
   assert.deepEqual(resumed.result.history.map((e) => e.loss), losses);
   const p = full.model.parameters(), q = resumed.model.parameters();
   p.forEach((x, i) => assert.deepEqual(x.data, q[i]!.data, x.name));
+});
+
+test('history blanking drops about p of the real positions and never touches padding', () => {
+  const mask = Float32Array.from({ length: 20000 }, (_, i) => (i % 4 === 0 ? 0 : 1));
+  const n = blankHistory(mask, 0.2, new Rng(4));
+  assert.ok(Math.abs(n / 15000 - 0.2) < 0.02, `blanked ${n} of 15000`);
+  assert.equal(mask.reduce((a, b) => a + b, 0), 15000 - n);
+  for (let i = 0; i < mask.length; i += 4) assert.equal(mask[i], 0);
+  assert.equal(blankHistory(mask, 0, new Rng(4)), 0);
 });

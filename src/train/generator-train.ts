@@ -3,14 +3,14 @@
  * in one compiled step, AdamW with warm-up and cosine decay, early stopping on a validation metric the
  * caller computes (evaluation sits in a later room), checkpoints and resume through `trainLoop`.
  */
-import { TrainStep, log, type RuntimeOptions } from '../engine/index.js';
+import { Rng, TrainStep, log, mix32, type RuntimeOptions } from '../engine/index.js';
 import { trainingSequences } from '../data/batches.js';
 import type { Split } from '../data/split.js';
 import { Generator, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { ChildSlotFeeds } from './child-slots.js';
-import { PackedBatches } from './packing.js';
+import { PackedBatches, blankHistory } from './packing.js';
 import type { RunDir } from './run-dir.js';
 import { warmupCosine } from './schedule.js';
 
@@ -30,6 +30,11 @@ export interface GeneratorTrainOptions {
   seed: number;
   patience?: number;
   evalEvery?: number;
+  /**
+   * Probability of blanking a history item's embedding in a training row (its position stays): an input
+   * augmentation against memorising exact histories. Default 0.
+   */
+  historyDropout?: number;
   /** Weight of a target by its event type (index = type code); ≤ 0 drops the target. Default 1. */
   typeWeights?: Float32Array;
   evaluate?(model: Generator, epoch: number): Promise<Record<string, number>>;
@@ -91,8 +96,11 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const dims = [B, T];
   const roots = new Int32Array(B * T);
   const mask0 = new Float32Array(B * T * o.codeSizes[0]!);
+  const blank = o.historyDropout ?? 0;
   function* batches(epoch: number): IterableIterator<Feeds> {
+    const rng = new Rng(mix32(o.seed ^ 0x5eed, epoch + 1));
     for (const b of packer.epoch(epoch)) {
+      blankHistory(b.mask, blank, rng);
       for (let i = 0; i < B * T; i++) {
         const tt = b.targetTypes[i]!;
         weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;

@@ -98,3 +98,13 @@ export class PackedBatches {
     }
   }
 }
+
+/**
+ * Input augmentation: blank each real history position (mask 1 → 0) with probability p, so its item
+ * embedding is dropped while its position and the targets stay. Returns how many were blanked.
+ */
+export function blankHistory(mask: Float32Array, p: number, rng: Rng): number {
+  let n = 0;
+  if (p > 0) for (let i = 0; i < mask.length; i++) if (mask[i]! > 0 && rng.next() < p) { mask[i] = 0; n++; }
+  return n;
+}
