@@ -8,8 +8,8 @@
 import type { BenchSuite } from './index.js';
 
 const MODEL_OPTIONS = [
-  { flags: '--d-model <n>', description: 'SASRec width (default 64)' },
-  { flags: '--heads <n>', description: 'SASRec attention heads (default 2)' },
+  { flags: '--d-model <n>', description: 'model width, SASRec and genrec (default 64)' },
+  { flags: '--heads <n>', description: 'attention heads, SASRec and genrec (default 2)' },
   { flags: '--blocks <n>', description: 'SASRec transformer blocks (default 2)' },
   { flags: '--dropout <p>', description: 'dropout (default: SASRec 0.5, genrec 0.3)' },
   { flags: '--lr <x>', description: 'peak learning rate (default: SASRec 1e-3, genrec 2e-3)' },
@@ -29,6 +29,7 @@ const MODEL_OPTIONS = [
   { flags: '--layers <n>', description: 'genrec transformer blocks (default 2)' },
   { flags: '--beam <n>', description: 'genrec beam width (default 20)' },
   { flags: '--prototypes <n>', description: 'genrec output prototypes per first-level code (default 16; 1 = one vector per code)' },
+  { flags: '--emb-std <x>', description: 'genrec initial std of the code, item, pair and prototype tables (default 1/√d)' },
   { flags: '--history-dropout <p>', description: 'genrec: probability of blanking a history item in training (default 0)' },
   { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },
   { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },

@@ -101,6 +101,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('dropout') !== undefined) model.dropout = n('dropout')!;
   if (n('prototypes') !== undefined) model.firstLevelPrototypes = n('prototypes')!;
   if (n('gapBuckets') !== undefined) model.gapBuckets = n('gapBuckets')!;
+  if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
   return {
     model,

@@ -51,3 +51,13 @@ test('first-level prototypes: a code logit is z·e + log Σₘ exp(z·pₘ), in 
     }
   }
 });
+
+test('embStd sets the initial scale of the code, item, pair and prototype tables', () => {
+  const std = (a: Float32Array) => Math.sqrt(a.reduce((s, x) => s + x * x, 0) / a.length);
+  for (const embStd of [0.02, 0.125]) {
+    const m = new Generator({ arch: 'causal', codeSizes: [16, 16, 4], numItems: 200, maxLen: 4, dModel: 16, nHead: 2, nLayer: 1, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, embStd }).initialize(1);
+    for (const t of [m.codeEmb.weight.data, m.itemEmb!.weight.data, m.pairEmb!.data, m.protoEmb!.data]) {
+      assert.ok(Math.abs(std(t) / embStd - 1) < 0.1, `std ${std(t)} for embStd ${embStd}`);
+    }
+  }
+});

@@ -48,6 +48,13 @@ export interface GeneratorConfig {
    * whose items form several groups in the model's space is not squeezed into one vector. 1 = off.
    */
   firstLevelPrototypes?: number;
+  /**
+   * Initial std of the code, item, pair and prototype tables (default 1/√dModel, as SASRec's item
+   * table). Adam moves a weight by about lr per step whatever its size, so the initial scale sets how
+   * fast the tables change relative to their values: at 0.02 they fitted fast and plateaued early
+   * (docs/results.md G20).
+   */
+  embStd?: number;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -200,10 +207,11 @@ export class Generator extends Module {
     const L = c.codeSizes.length;
     const vocab = 1 + c.codeSizes.reduce((a, b) => a + b, 0);
     this.offsets = codeOffsets(c.codeSizes);
-    this.codeEmb = new Embedding(vocab, c.dModel);
-    this.prefixEmb = new Embedding(vocab, c.dModel);
+    const std = c.embStd ?? 1 / Math.sqrt(c.dModel);
+    this.codeEmb = new Embedding(vocab, c.dModel, { std });
+    this.prefixEmb = new Embedding(vocab, c.dModel, { std });
     this.levelEmb = new Parameter([L, c.dModel], { init: { kind: 'normal', std: 0.02 } });
-    this.itemEmb = c.itemIdEmbedding ? new Embedding(c.numItems + 1, c.dModel) : null;
+    this.itemEmb = c.itemIdEmbedding ? new Embedding(c.numItems + 1, c.dModel, { std }) : null;
     this.typeEmb = c.numEventTypes > 0 ? new Embedding(c.numEventTypes + 1, c.dModel) : null;
     this.gapEmb = c.gapBuckets > 0 ? new Embedding(c.gapBuckets, c.dModel) : null;
     this.pos = new Parameter([c.maxLen, c.dModel], { init: { kind: 'normal', std: 0.02 } });
@@ -215,8 +223,8 @@ export class Generator extends Module {
     this.headMlp = new MLP(block);
     this.outNorm = new RMSNorm(c.dModel);
     const M = c.firstLevelPrototypes ?? 1;
-    this.protoEmb = M > 1 ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std: 0.02 } }) : null;
-    this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([c.codeSizes[0]! * c.codeSizes[1]!, c.dModel], { init: { kind: 'normal', std: 0.02 } }) : null;
+    this.protoEmb = M > 1 ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std } }) : null;
+    this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([c.codeSizes[0]! * c.codeSizes[1]!, c.dModel], { init: { kind: 'normal', std } }) : null;
   }
 
   get levels(): number { return this.c.codeSizes.length; }

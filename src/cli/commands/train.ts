@@ -13,7 +13,7 @@ import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -49,6 +49,7 @@ export function register(program: Command): void {
     .option('--heads <n>', 'attention heads')
     .option('--dropout <p>', 'dropout probability (default 0.3)')
     .option('--prototypes <n>', 'output prototypes per first-level code (default 16; 1 = one vector per code)')
+    .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
     .option('--beam <n>', 'beam width for validation', '20')
@@ -77,6 +78,7 @@ export function register(program: Command): void {
         ...(opts.heads ? { nHead: optionalIntFlag('heads', opts.heads)! } : {}),
         ...(opts.dropout ? { dropout: Number(opts.dropout) } : {}),
         ...(opts.prototypes ? { firstLevelPrototypes: optionalIntFlag('prototypes', opts.prototypes)! } : {}),
+        ...(opts.embStd !== undefined ? { embStd: positiveFlag('emb-std', opts.embStd, 0.125) } : {}),
       };
       const fit = await fitGenrec({
         dataset: ds, split, seed: config.train.seed, maxLen, epochs: optionalIntFlag('epochs', opts.epochs) ?? config.train.epochs, model, runDir, resume: !opts.fresh,
