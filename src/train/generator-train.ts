@@ -106,7 +106,10 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;
       }
       trie.allowedLogitMask(0, slotFeeds.prefixNodes(0, b.targets, roots), mask0, -1e9);
-      const feeds: Feeds = { level_mask_0: { data: mask0, dims: [B * T, o.codeSizes[0]!] } };
+      const feeds: Feeds = {
+        items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
+        segments: { data: b.segments, dims }, positions: { data: b.positions, dims }, level_mask_0: { data: mask0, dims: [B * T, o.codeSizes[0]!] },
+      };
       for (let l = 1; l < L; l++) {
         slotFeeds.fill(l, b.targets);
         const C = slotFeeds.width[l]!;
@@ -114,10 +117,6 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         feeds[`slot_mask_${l}`] = { data: slotFeeds.mask[l]!, dims: [B * T, C] };
         feeds[`slot_target_${l}`] = { data: slotFeeds.target[l]!, dims: [B * T] };
       }
-      Object.assign(feeds, {
-        items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
-        segments: { data: b.segments, dims }, positions: { data: b.positions, dims },
-      });
       if (cfg.numEventTypes > 0) { for (let i = 0; i < B * T; i++) types[i] = b.types[i]!; feeds.types = { data: types, dims }; }
       if (cfg.gapBuckets > 0) { for (let i = 0; i < B * T; i++) gaps[i] = gapBucket(b.gaps[i]!, cfg.gapBuckets); feeds.gaps = { data: gaps, dims }; }
       yield feeds;
