@@ -103,6 +103,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('gapBuckets') !== undefined) model.gapBuckets = n('gapBuckets')!;
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
+  if (options.pairSoftmax !== undefined) model.pairSoftmax = options.pairSoftmax === true || options.pairSoftmax === 'true';
   return {
     model,
     ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, gapBucket, itemTokenTable } from './generator.js';
+import { Generator, codeOffsets, gapBucket, itemTokenTable, prefixPairs } from './generator.js';
+import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
 
 for (const arch of ['causal', 'lazy'] as const) {
@@ -58,6 +59,44 @@ test('embStd sets the initial scale of the code, item, pair and prototype tables
     const m = new Generator({ arch: 'causal', codeSizes: [16, 16, 4], numItems: 200, maxLen: 4, dModel: 16, nHead: 2, nLayer: 1, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, embStd }).initialize(1);
     for (const t of [m.codeEmb.weight.data, m.itemEmb!.weight.data, m.pairEmb!.data, m.protoEmb!.data]) {
       assert.ok(Math.abs(std(t) / embStd - 1) < 0.1, `std ${std(t)} for embStd ${embStd}`);
+    }
+  }
+});
+
+test('pair softmax: first-level marginal × second-level children = one softmax over the prefixes, in the decode steps', async () => {
+  const sizes = [4, 3, 2], d = 8, U = 2;
+  // 8 distinct (c₀, c₁) prefixes; code 3 has none (the search must never need it).
+  const codes = Int32Array.from([0, 0, 0, 0, 0, 1, 0, 2, 0, 1, 0, 0, 1, 1, 1, 2, 0, 0, 2, 1, 0, 2, 2, 1, 2, 2, 0, 0, 1, 1]);
+  const trie = PrefixTrie.build(codes, codes.length / 3, 3, sizes);
+  const pairs = prefixPairs(trie), P = pairs.length / 2;
+  assert.equal(P, 8);
+  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: codes.length / 3, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, pairSoftmax: true }).initialize(3);
+  assert.equal(model.protoEmb, null, 'the pair softmax replaces the prototypes');
+  const rng = new Rng(11);
+  for (const t of [model.pairEmb!.data, model.codeEmb.weight.data]) for (let i = 0; i < t.length; i++) t[i] = rng.normal();
+  const g = new Graph('t', true);
+  const ctx = { kind: 'causal' as const, h: g.input('h', 'float32', [U, d]) };
+  const users = g.constant(Int32Array.from([0, 1]), [U], 'int32');
+  const pairT = g.input('pairs', 'int32', [P, 2]);
+  // Level-1 rows: every (user, c₀) with c₀ < 3.
+  const rowUser = g.constant(Int32Array.from([0, 0, 0, 1, 1, 1]), [6], 'int32');
+  const prefix = g.constant(Int32Array.from([0, 1, 2, 0, 1, 2].map((c) => codeOffsets(sizes)[0]! + c)), [6, 1], 'int32');
+  const out = await runGraph(g, {
+    first: model.decodeStep(ctx, users, null, 0, pairT),
+    second: model.decodeStep(ctx, rowUser, prefix, 1),
+    joint: model.pairLogits(model.decodeState(ctx, users, null, 0), pairT),
+  }, { h: { data: Float32Array.from({ length: U * d }, () => rng.normal()), dims: [U, d] }, pairs: { data: pairs, dims: [P, 2] } });
+  const first = out.first as Float32Array, second = out.second as Float32Array, joint = out.joint as Float32Array;
+  const lse = (xs: number[]) => { const m = Math.max(...xs); return m + Math.log(xs.reduce((a, x) => a + Math.exp(x - m), 0)); };
+  for (let u = 0; u < U; u++) {
+    const row = Array.from(joint.subarray(u * P, u * P + P));
+    const firstValid = [0, 1, 2].map((c) => first[u * 4 + c]!);
+    assert.ok(first[u * 4 + 3]! < Math.max(...firstValid) - 50, 'a code without prefixes scores ≈ −∞');
+    for (let p = 0; p < P; p++) {
+      const c0 = pairs[2 * p]!, c1 = pairs[2 * p + 1]!;
+      const kids = [...Array(P).keys()].filter((q) => pairs[2 * q] === c0).map((q) => second[(u * 3 + c0) * 3 + pairs[2 * q + 1]!]!);
+      const chained = first[u * 4 + c0]! - lse(firstValid) + second[(u * 3 + c0) * 3 + c1]! - lse(kids);
+      assert.ok(Math.abs(chained - (row[p]! - lse(row))) < 1e-4, `user ${u} prefix ${c0}-${c1}: ${chained} vs ${row[p]! - lse(row)}`);
     }
   }
 });

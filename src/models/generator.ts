@@ -55,6 +55,15 @@ export interface GeneratorConfig {
    * (docs/results.md G20).
    */
   embStd?: number;
+  /**
+   * One softmax over every (c₀, c₁) prefix in the catalogue instead of two chained ones: a prefix's
+   * score is z·(e₀[c₀] + e₁[c₁] + pair[c₀, c₁]) from the first level's state, the first level's logit
+   * is the log Σ exp over its children, and the second level normalises over the children of the chosen
+   * code — so P(c₀)·P(c₁ | c₀) is exactly that softmax. Every prefix vector then learns against all
+   * others (not only its siblings). Costs O(number of prefixes ≤ K₀·K₁), whatever the catalogue size.
+   * Replaces the first-level prototypes. Default false.
+   */
+  pairSoftmax?: boolean;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -120,6 +129,26 @@ export interface ChildSlots {
   codes: Tensor;
   mask: Tensor;
   target: Tensor;
+}
+
+/**
+ * Pair-softmax head inputs: `pairs` [P, 2] int32, the catalogue's (c₀, c₁) prefixes (codes within their
+ * levels); `target` [N] int32, each training target's row in `pairs`.
+ */
+export interface PairHead {
+  pairs: Tensor;
+  target?: Tensor;
+}
+
+/** The distinct (c₀, c₁) prefixes of a code table [count × L], in the trie's (sorted) order: [P × 2]. */
+export function prefixPairs(trie: { nodeCount: Int32Array; tokens: Int32Array[]; parent: Int32Array[] }): Int32Array {
+  const P = trie.nodeCount[2]!;
+  const out = new Int32Array(P * 2);
+  for (let j = 0; j < P; j++) {
+    out[2 * j] = trie.tokens[0]![trie.parent[1]![j]!]!;
+    out[2 * j + 1] = trie.tokens[1]![j]!;
+  }
+  return out;
 }
 
 /** What the encoder computes once per user and every decode step reuses. */
@@ -223,11 +252,14 @@ export class Generator extends Module {
     this.headMlp = new MLP(block);
     this.outNorm = new RMSNorm(c.dModel);
     const M = c.firstLevelPrototypes ?? 1;
-    this.protoEmb = M > 1 ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std } }) : null;
+    this.protoEmb = M > 1 && !this.pairHead ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std } }) : null;
     this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([c.codeSizes[0]! * c.codeSizes[1]!, c.dModel], { init: { kind: 'normal', std } }) : null;
   }
 
   get levels(): number { return this.c.codeSizes.length; }
+
+  /** Whether the first two levels share one softmax over the catalogue's prefixes (`pairSoftmax`). */
+  get pairHead(): boolean { return this.c.pairSoftmax === true && this.c.codeSizes.length > 1; }
 
   /** Input embedding of each history position [B, T, d]: Σ code embeddings (+ item, type, gap) + position. */
   embedHistory(h: HistoryInputs): Tensor {
@@ -310,7 +342,7 @@ export class Generator extends Module {
    * slots[l], when given, replaces level l's mask: the softmax then runs over the few valid children
    * only (the same loss for a fraction of the work below the first level, where a prefix has ~K/8 children).
    */
-  loss(h: HistoryInputs, targets: Tensor, weights: Tensor, levelMasks?: Tensor[], slots?: (ChildSlots | null)[]): Tensor {
+  loss(h: HistoryInputs, targets: Tensor, weights: Tensor, levelMasks?: Tensor[], slots?: (ChildSlots | null)[], pairHead?: PairHead): Tensor {
     const g = targets.graph;
     const [B, T] = targets.shape as [number, number];
     const L = this.levels, d = this.c.dModel;
@@ -340,7 +372,14 @@ export class Generator extends Module {
     }
     const w = weights.reshape([B * T]);
     let total: Tensor | null = null;
-    for (let l = 0; l < L; l++) {
+    let first = 0;
+    if (this.pairHead) {
+      // Levels 0 and 1 as one softmax over the catalogue's prefixes, from the first level's state.
+      if (!pairHead?.target) throw new Error('a pair-softmax generator needs the prefix table and each target\'s prefix row');
+      total = op.crossEntropy(this.pairLogits(op.slice(Z, 2, 0, 1).reshape([B * T, d]), pairHead.pairs), pairHead.target, { weights: w });
+      first = 2;
+    }
+    for (let l = first; l < L; l++) {
       const zl = op.slice(Z, 2, l, l + 1).reshape([B * T, d]);
       const cls = op.slice(tgt, 2, l, l + 1).reshape([B * T]).sub(g.scalar(this.offsets[l]!, 'int32'));
       // With masks, level l's softmax runs over the valid children of the true prefix only (a
@@ -371,13 +410,25 @@ export class Generator extends Module {
    * rowUser [N] picks each row's user context (so the context is never recomputed per beam);
    * prefix [N, level] holds the flat tokens decoded so far (null at level 0).
    */
-  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number): Tensor {
+  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, pairs: Tensor | null = null): Tensor {
+    const z = this.decodeState(ctx, rowUser, this.pairHead && level === 1 ? null : prefix, this.pairHead && level === 1 ? 0 : level);
+    if (this.pairHead && level === 0) {
+      if (!pairs) throw new Error('a pair-softmax generator decodes its first level from the prefix table');
+      return this.firstLevelFromPairs(this.pairLogits(z, pairs), pairs);
+    }
+    return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
+  }
+
+  /**
+   * Head state [N, d] that predicts `level`'s code given the prefix (with the pair softmax, the second
+   * level reads the first level's state: the two share one softmax).
+   */
+  decodeState(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number): Tensor {
     const g = rowUser.graph;
-    let z: Tensor;
     if (ctx.kind === 'causal') {
       let u = op.gather(ctx.h, rowUser).add(this.levelRows(g, level, level + 1));
       if (prefix) u = u.add(this.prefixEmb.forward(prefix).sum(1));
-      z = this.head(u);
+      return this.head(u);
     } else {
       const S = level + 1;
       const lastPos = op.slice(this.pos.on(g), 0, this.c.maxLen - 1, this.c.maxLen); // [1, d]
@@ -393,9 +444,32 @@ export class Generator extends Module {
       this.decoder.forEach((blk, i) => {
         x = blk.forward(x, S, op.gather(ctx.keys[i]!, rowUser), op.gather(ctx.values[i]!, rowUser), bias);
       });
-      z = op.squeeze(op.slice(x, 1, S - 1, S), 1);
+      return op.squeeze(op.slice(x, 1, S - 1, S), 1);
     }
-    return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
+  }
+
+  /** Pair softmax: logits [N, P] of the prefixes `pairs` [P, 2] from first-level states z [N, d]. */
+  pairLogits(z: Tensor, pairs: Tensor): Tensor {
+    const g = z.graph;
+    const K1 = this.c.codeSizes[1]!;
+    const c0 = op.slice(pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(pairs, 1, 1, 2).reshape([-1]);
+    const table = this.codeEmb.table(g);
+    let w = op.gather(table, c0.add(g.scalar(this.offsets[0]!, 'int32'))).add(op.gather(table, c1.add(g.scalar(this.offsets[1]!, 'int32'))));
+    if (this.pairEmb) w = w.add(op.gather(this.pairEmb.on(g), c0.mul(g.scalar(K1, 'int32')).add(c1)));
+    return op.gemm(this.outNorm.forward(z), w, false, true);
+  }
+
+  /**
+   * First-level logits [N, K₀] as the log Σ exp of each code's prefixes' logits [N, P]: the marginal of
+   * the pair softmax (inference only). Codes without a prefix get ≈ max − 85: the search never picks them.
+   */
+  private firstLevelFromPairs(s: Tensor, pairs: Tensor): Tensor {
+    const g = s.graph;
+    const K0 = this.c.codeSizes[0]!;
+    const top = op.max(s, 1, true);
+    const codes = g.constant(Int32Array.from({ length: K0 }, (_, i) => i), [1, K0], 'int32');
+    const member = op.cast(op.equal(op.slice(pairs, 1, 0, 1), codes), 'float32'); // [P, K0]
+    return op.log(op.gemm(op.exp(op.sub(s, top)), member).add(1e-37)).add(top);
   }
 
   /**
@@ -466,5 +540,6 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   }
   const rowUser = g.input('row_user', 'int32', ['rows']);
   const prefix = level > 0 ? g.input('prefix', 'int32', ['rows', level]) : null;
-  return { logits: model.decodeStep(ctx, rowUser, prefix, level) };
+  const pairs = model.pairHead && level === 0 ? g.input('pairs', 'int32', ['pairs', 2]) : null;
+  return { logits: model.decodeStep(ctx, rowUser, prefix, level, pairs) };
 }

@@ -5,7 +5,7 @@
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, prefixPairs, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -33,6 +33,7 @@ export class GenerativeModel {
   private tokens: Int32Array;
   private numItems: number;
   private codes: Int32Array;
+  private pairCache: { trie: PrefixTrie; pairs: ort.Tensor } | null = null;
   readonly offsets: Int32Array;
 
   private constructor(
@@ -115,12 +116,23 @@ export class GenerativeModel {
     }
     const ctx = await this.encode.run(feeds);
     const names = contextNames(c);
+    const pairs = c.pairSoftmax && L > 1 ? this.prefixPairsTensor() : null;
     return beamSearch(this.trie, U, async (level, rowUser, prefix, rows) => {
       const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
       for (const n of names) f[n] = ctx[n]!;
       if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
+      else if (pairs) f.pairs = pairs;
       return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
     }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+  }
+
+  /** A pair-softmax model's first level is the marginal over the catalogue's current (c₀, c₁) prefixes. */
+  private prefixPairsTensor(): ort.Tensor {
+    if (this.pairCache?.trie !== this.trie) {
+      const pairs = prefixPairs(this.trie);
+      this.pairCache = { trie: this.trie, pairs: toOrt(pairs, [pairs.length / 2, 2]) };
+    }
+    return this.pairCache.pairs;
   }
 
   /**

@@ -3,27 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { datasetFromData, generateSynthetic, leaveOneOut } from '../data/index.js';
 import { Rng } from '../engine/index.js';
 import { RunDir } from './run-dir.js';
+import { splitWithRandomCodes } from './fixtures.js';
 import { trainGenerator } from './generator-train.js';
 import { PackedBatches, blankHistory } from './packing.js';
 import { trainingSequences } from '../data/batches.js';
 
-async function setup() {
-  const ds = await datasetFromData(generateSynthetic({ users: 120, items: 150, meanEvents: 12, seed: 3 }));
-  const split = leaveOneOut(ds.interactions);
-  // Unique random 3-level codes (the tokenizer is tested on its own; here only training matters).
-  const n = ds.interactions.numItems, sizes = [8, 8, 4];
-  const rng = new Rng(2), used = new Set<number>(), codes = new Int32Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    let key: number;
-    do key = rng.int(256); while (used.has(key));
-    used.add(key);
-    codes.set([key >> 5, (key >> 2) & 7, key & 3], i * 3);
-  }
-  return { split, codes, sizes };
-}
+const setup = splitWithRandomCodes;
 
 test('packed batches hold every training transition once, with positions as if left-padded alone', async () => {
   const { split } = await setup();

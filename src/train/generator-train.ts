@@ -3,10 +3,10 @@
  * in one compiled step, AdamW with warm-up and cosine decay, early stopping on a validation metric the
  * caller computes (evaluation sits in a later room), checkpoints and resume through `trainLoop`.
  */
-import { Rng, TrainStep, log, mix32, type RuntimeOptions } from '../engine/index.js';
+import { Rng, TrainStep, log, mix32, type Graph, type RuntimeOptions } from '../engine/index.js';
 import { trainingSequences } from '../data/batches.js';
 import type { Split } from '../data/split.js';
-import { Generator, gapBucket, itemTokenTable, type GeneratorConfig } from '../models/generator.js';
+import { Generator, gapBucket, itemTokenTable, prefixPairs, type ChildSlots, type GeneratorConfig } from '../models/generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { ChildSlotFeeds } from './child-slots.js';
@@ -63,6 +63,9 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   // valid children of each target's true prefix only (the trie's slots).
   const trie = PrefixTrie.build(o.codes, inter.numItems, L, o.codeSizes);
   const slotFeeds = new ChildSlotFeeds(trie, inter.numItems, B * T);
+  // With the pair softmax the first two levels are one softmax over the catalogue's (c₀, c₁) prefixes
+  // (the trie's depth-2 nodes, in order: a target's row is its depth-2 ancestor).
+  const pairs = model.pairHead ? prefixPairs(trie) : null;
   const step = await TrainStep.compile({
     module: model,
     optimizer: { kind: 'adamw', weightDecay: o.weightDecay ?? 0.01, beta2: 0.98 },
@@ -81,10 +84,13 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
       };
       const N = B * T;
+      if (pairs) {
+        const slots = slotFeeds.width.map((C, l) => (l < 2 ? null : slotInputs(g, l, N, C)));
+        const pairHead = { pairs: g.constant(pairs, [pairs.length / 2, 2], 'int32'), target: g.input('pair_target', 'int32', [N]) };
+        return { loss: model.loss(h, targets, weights, undefined, slots, pairHead) };
+      }
       const mask0 = g.input('level_mask_0', 'float32', [N, o.codeSizes[0]!]);
-      const slots = slotFeeds.width.map((C, l) => (l === 0 ? null : {
-        codes: g.input(`slot_codes_${l}`, 'int32', [N, C]), mask: g.input(`slot_mask_${l}`, 'float32', [N, C]), target: g.input(`slot_target_${l}`, 'int32', [N]),
-      }));
+      const slots = slotFeeds.width.map((C, l) => (l === 0 ? null : slotInputs(g, l, N, C)));
       return { loss: model.loss(h, targets, weights, [mask0], slots) };
     },
   });
@@ -95,7 +101,8 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const weights = new Float32Array(B * T), types = new Int32Array(B * T), gaps = new Int32Array(B * T);
   const dims = [B, T];
   const roots = new Int32Array(B * T);
-  const mask0 = new Float32Array(B * T * o.codeSizes[0]!);
+  const mask0 = new Float32Array(pairs ? 0 : B * T * o.codeSizes[0]!);
+  const pairTarget = new Int32Array(B * T);
   const blank = o.historyDropout ?? 0;
   function* batches(epoch: number): IterableIterator<Feeds> {
     const rng = new Rng(mix32(o.seed ^ 0x5eed, epoch + 1));
@@ -105,12 +112,19 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         const tt = b.targetTypes[i]!;
         weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;
       }
-      trie.allowedLogitMask(0, slotFeeds.prefixNodes(0, b.targets, roots), mask0, -1e9);
       const feeds: Feeds = {
         items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
-        segments: { data: b.segments, dims }, positions: { data: b.positions, dims }, level_mask_0: { data: mask0, dims: [B * T, o.codeSizes[0]!] },
+        segments: { data: b.segments, dims }, positions: { data: b.positions, dims },
       };
-      for (let l = 1; l < L; l++) {
+      if (pairs) {
+        slotFeeds.prefixNodes(2, b.targets, pairTarget);
+        for (let i = 0; i < B * T; i++) pairTarget[i] = Math.max(0, pairTarget[i]!); // no target: any row, weight 0
+        feeds.pair_target = { data: pairTarget, dims: [B * T] };
+      } else {
+        trie.allowedLogitMask(0, slotFeeds.prefixNodes(0, b.targets, roots), mask0, -1e9);
+        feeds.level_mask_0 = { data: mask0, dims: [B * T, o.codeSizes[0]!] };
+      }
+      for (let l = pairs ? 2 : 1; l < L; l++) {
         slotFeeds.fill(l, b.targets);
         const C = slotFeeds.width[l]!;
         feeds[`slot_codes_${l}`] = { data: slotFeeds.codes[l]!, dims: [B * T, C] };
@@ -136,4 +150,9 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   });
   await step.dispose();
   return { model, result };
+}
+
+/** Graph inputs of level l's child slots for N targets of at most C children. */
+function slotInputs(g: Graph, l: number, N: number, C: number): ChildSlots {
+  return { codes: g.input(`slot_codes_${l}`, 'int32', [N, C]), mask: g.input(`slot_mask_${l}`, 'float32', [N, C]), target: g.input(`slot_target_${l}`, 'int32', [N]) };
 }
