@@ -32,6 +32,7 @@ const MODEL_OPTIONS = [
   { flags: '--emb-std <x>', description: 'genrec initial std of the code, item, pair and prototype tables (default 1/√d)' },
   { flags: '--history-dropout <p>', description: 'genrec: probability of blanking a history item in training (default 0)' },
   { flags: '--pair-softmax <bool>', description: 'genrec: one softmax over the catalogue\'s (c₀, c₁) prefixes for the first two levels (default false)' },
+  { flags: '--label-smoothing <x>', description: 'genrec: label smoothing of the pair softmax (default 0)' },
   { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },
   { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },
   { flags: '--eval-users <n>', description: 'genrec validation cases sampled per evaluation (default 3000)' },

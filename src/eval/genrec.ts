@@ -29,6 +29,8 @@ export interface GenrecOptions {
   lr?: number;
   /** Training-time probability of blanking a history item (see trainGenerator). */
   historyDropout?: number;
+  /** Label smoothing of the pair softmax (pair-softmax models). */
+  labelSmoothing?: number;
   weightDecay?: number;
   patience?: number;
   evalEvery?: number;
@@ -72,6 +74,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
     ...(o.lr !== undefined ? { lr: o.lr } : {}),
     ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
     ...(o.historyDropout !== undefined ? { historyDropout: o.historyDropout } : {}),
+    ...(o.labelSmoothing !== undefined ? { labelSmoothing: o.labelSmoothing } : {}),
     patience: o.patience ?? 4,
     evalEvery: o.evalEvery ?? 2,
     ...(o.runDir ? { runDir: o.runDir } : {}),
@@ -110,6 +113,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     ...(n('lr') !== undefined ? { lr: n('lr')! } : {}),
     ...(n('weightDecay') !== undefined ? { weightDecay: n('weightDecay')! } : {}),
     ...(n('historyDropout') !== undefined ? { historyDropout: n('historyDropout')! } : {}),
+    ...(n('labelSmoothing') !== undefined ? { labelSmoothing: n('labelSmoothing')! } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
   };

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, gapBucket, itemTokenTable, prefixPairs } from './generator.js';
+import { Generator, codeOffsets, gapBucket, itemTokenTable, pairRowTable, prefixPairs } from './generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
 
@@ -70,23 +70,33 @@ test('pair softmax: first-level marginal × second-level children = one softmax 
   const trie = PrefixTrie.build(codes, codes.length / 3, 3, sizes);
   const pairs = prefixPairs(trie), P = pairs.length / 2;
   assert.equal(P, 8);
-  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: codes.length / 3, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, pairSoftmax: true }).initialize(3);
+  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: codes.length / 3, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, pairSoftmax: true, pairRows: P - 1 }).initialize(3);
   assert.equal(model.protoEmb, null, 'the pair softmax replaces the prototypes');
   const rng = new Rng(11);
   for (const t of [model.pairEmb!.data, model.codeEmb.weight.data]) for (let i = 0; i < t.length; i++) t[i] = rng.normal();
   const g = new Graph('t', true);
   const ctx = { kind: 'causal' as const, h: g.input('h', 'float32', [U, d]) };
   const users = g.constant(Int32Array.from([0, 1]), [U], 'int32');
-  const pairT = g.input('pairs', 'int32', [P, 2]);
+  // The table knows all prefixes but the last (as if its item arrived after training): it scores through
+  // its code vectors alone.
+  const head = { pairs: g.input('pairs', 'int32', [P, 2]), rowOf: g.constant(pairRowTable(pairs.subarray(0, 2 * (P - 1)), 4, 3), [12], 'int32') };
   // Level-1 rows: every (user, c₀) with c₀ < 3.
   const rowUser = g.constant(Int32Array.from([0, 0, 0, 1, 1, 1]), [6], 'int32');
   const prefix = g.constant(Int32Array.from([0, 1, 2, 0, 1, 2].map((c) => codeOffsets(sizes)[0]! + c)), [6, 1], 'int32');
   const out = await runGraph(g, {
-    first: model.decodeStep(ctx, users, null, 0, pairT),
-    second: model.decodeStep(ctx, rowUser, prefix, 1),
-    joint: model.pairLogits(model.decodeState(ctx, users, null, 0), pairT),
+    first: model.decodeStep(ctx, users, null, 0, head),
+    second: model.decodeStep(ctx, rowUser, prefix, 1, { rowOf: head.rowOf }),
+    joint: model.pairLogits(model.decodeState(ctx, users, null, 0), head),
+    zn: model.outNorm.forward(model.decodeState(ctx, users, null, 0)),
   }, { h: { data: Float32Array.from({ length: U * d }, () => rng.normal()), dims: [U, d] }, pairs: { data: pairs, dims: [P, 2] } });
-  const first = out.first as Float32Array, second = out.second as Float32Array, joint = out.joint as Float32Array;
+  const first = out.first as Float32Array, second = out.second as Float32Array, joint = out.joint as Float32Array, zn = out.zn as Float32Array;
+  // The unseen prefix's logit is z·(e₀ + e₁) only.
+  const E = model.codeEmb.weight.data, off = codeOffsets(sizes), [u0, u1] = [pairs[2 * (P - 1)]!, pairs[2 * (P - 1) + 1]!];
+  for (let u = 0; u < U; u++) {
+    let dot = 0;
+    for (let j = 0; j < d; j++) dot += zn[u * d + j]! * (E[(off[0]! + u0) * d + j]! + E[(off[1]! + u1) * d + j]!);
+    assert.ok(Math.abs(joint[u * P + P - 1]! - dot) < 1e-4, `unseen prefix logit ${joint[u * P + P - 1]} vs ${dot}`);
+  }
   const lse = (xs: number[]) => { const m = Math.max(...xs); return m + Math.log(xs.reduce((a, x) => a + Math.exp(x - m), 0)); };
   for (let u = 0; u < U; u++) {
     const row = Array.from(joint.subarray(u * P, u * P + P));

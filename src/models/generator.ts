@@ -64,6 +64,12 @@ export interface GeneratorConfig {
    * Replaces the first-level prototypes. Default false.
    */
   pairSoftmax?: boolean;
+  /**
+   * With the pair softmax: the number of (c₀, c₁) prefixes in the training catalogue. The pair table
+   * has one row per prefix (not K₀·K₁); prefixes that appear later (new items) have no row of their own
+   * and score through their shared code vectors.
+   */
+  pairRows?: number;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -133,11 +139,16 @@ export interface ChildSlots {
 
 /**
  * Pair-softmax head inputs: `pairs` [P, 2] int32, the catalogue's (c₀, c₁) prefixes (codes within their
- * levels); `target` [N] int32, each training target's row in `pairs`.
+ * levels); `rowOf` [K₀·K₁] int32, the pair-table row of prefix c₀·K₁ + c₁ (`pairRows` = none, see
+ * `pairRowTable`); `target` [N] int32, each training target's row in `pairs`.
  */
 export interface PairHead {
-  pairs: Tensor;
+  /** Absent in the second level's decode graph, which needs only `rowOf`. */
+  pairs?: Tensor;
+  rowOf: Tensor;
   target?: Tensor;
+  /** Label smoothing of the prefix softmax in training (default 0). */
+  labelSmoothing?: number;
 }
 
 /** The distinct (c₀, c₁) prefixes of a code table [count × L], in the trie's (sorted) order: [P × 2]. */
@@ -149,6 +160,14 @@ export function prefixPairs(trie: { nodeCount: Int32Array; tokens: Int32Array[];
     out[2 * j + 1] = trie.tokens[1]![j]!;
   }
   return out;
+}
+
+/** Row of each prefix c₀·K₁ + c₁ among `pairs` (from `prefixPairs`), or P when it is not one of them. */
+export function pairRowTable(pairs: Int32Array, K0: number, K1: number): Int32Array {
+  const P = pairs.length / 2;
+  const rowOf = new Int32Array(K0 * K1).fill(P);
+  for (let j = 0; j < P; j++) rowOf[pairs[2 * j]! * K1 + pairs[2 * j + 1]!] = j;
+  return rowOf;
 }
 
 /** What the encoder computes once per user and every decode step reuses. */
@@ -253,7 +272,9 @@ export class Generator extends Module {
     this.outNorm = new RMSNorm(c.dModel);
     const M = c.firstLevelPrototypes ?? 1;
     this.protoEmb = M > 1 && !this.pairHead ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std } }) : null;
-    this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([c.codeSizes[0]! * c.codeSizes[1]!, c.dModel], { init: { kind: 'normal', std } }) : null;
+    if (this.pairHead && !(c.pairRows! > 0)) throw new Error('a pair-softmax generator needs pairRows (the training catalogue\'s prefix count)');
+    const pairTableRows = this.pairHead ? c.pairRows! : c.codeSizes[0]! * (c.codeSizes[1] ?? 0);
+    this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([pairTableRows, c.dModel], { init: { kind: 'normal', std } }) : null;
   }
 
   get levels(): number { return this.c.codeSizes.length; }
@@ -376,7 +397,7 @@ export class Generator extends Module {
     if (this.pairHead) {
       // Levels 0 and 1 as one softmax over the catalogue's prefixes, from the first level's state.
       if (!pairHead?.target) throw new Error('a pair-softmax generator needs the prefix table and each target\'s prefix row');
-      total = op.crossEntropy(this.pairLogits(op.slice(Z, 2, 0, 1).reshape([B * T, d]), pairHead.pairs), pairHead.target, { weights: w });
+      total = op.crossEntropy(this.pairLogits(op.slice(Z, 2, 0, 1).reshape([B * T, d]), pairHead), pairHead.target, { weights: w, labelSmoothing: pairHead.labelSmoothing ?? 0 });
       first = 2;
     }
     for (let l = first; l < L; l++) {
@@ -410,13 +431,12 @@ export class Generator extends Module {
    * rowUser [N] picks each row's user context (so the context is never recomputed per beam);
    * prefix [N, level] holds the flat tokens decoded so far (null at level 0).
    */
-  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, pairs: Tensor | null = null): Tensor {
-    const z = this.decodeState(ctx, rowUser, this.pairHead && level === 1 ? null : prefix, this.pairHead && level === 1 ? 0 : level);
-    if (this.pairHead && level === 0) {
-      if (!pairs) throw new Error('a pair-softmax generator decodes its first level from the prefix table');
-      return this.firstLevelFromPairs(this.pairLogits(z, pairs), pairs);
-    }
-    return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
+  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, pairHead: PairHead | null = null): Tensor {
+    const pair = this.pairHead && level < 2;
+    if (pair && !pairHead) throw new Error('a pair-softmax generator decodes its first two levels from the prefix tables');
+    const z = this.decodeState(ctx, rowUser, pair ? null : prefix, pair ? 0 : level);
+    if (pair && level === 0) return this.firstLevelFromPairs(this.pairLogits(z, pairHead!), pairHead!.pairs!);
+    return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null, null, pair ? pairHead!.rowOf : null);
   }
 
   /**
@@ -449,14 +469,28 @@ export class Generator extends Module {
   }
 
   /** Pair softmax: logits [N, P] of the prefixes `pairs` [P, 2] from first-level states z [N, d]. */
-  pairLogits(z: Tensor, pairs: Tensor): Tensor {
+  pairLogits(z: Tensor, head: PairHead): Tensor {
     const g = z.graph;
     const K1 = this.c.codeSizes[1]!;
-    const c0 = op.slice(pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(pairs, 1, 1, 2).reshape([-1]);
+    if (!head.pairs) throw new Error('pair logits need the prefix list');
+    const c0 = op.slice(head.pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(head.pairs, 1, 1, 2).reshape([-1]);
     const table = this.codeEmb.table(g);
     let w = op.gather(table, c0.add(g.scalar(this.offsets[0]!, 'int32'))).add(op.gather(table, c1.add(g.scalar(this.offsets[1]!, 'int32'))));
-    if (this.pairEmb) w = w.add(op.gather(this.pairEmb.on(g), c0.mul(g.scalar(K1, 'int32')).add(c1)));
+    if (this.pairEmb) w = w.add(this.pairVectors(c0.mul(g.scalar(K1, 'int32')).add(c1), head.rowOf));
     return op.gemm(this.outNorm.forward(z), w, false, true);
+  }
+
+  /**
+   * Pair-table vectors [..., d] of flat prefixes c₀·K₁ + c₁. With `rowOf` (pair softmax) the table is
+   * compact: a prefix's row is rowOf[prefix], and a prefix without a row gets the zero vector.
+   */
+  private pairVectors(flat: Tensor, rowOf: Tensor | null): Tensor {
+    const g = flat.graph, table = this.pairEmb!.on(g);
+    if (!rowOf) return op.gather(table, flat);
+    const rows = op.gather(rowOf, flat), P = g.scalar(this.c.pairRows!, 'int32');
+    const known = op.less(rows, P);
+    const v = op.gather(table, op.where(known, rows, g.scalar(0, 'int32')));
+    return v.mul(op.unsqueeze(op.cast(known, 'float32'), -1));
   }
 
   /**
@@ -465,12 +499,14 @@ export class Generator extends Module {
    */
   private firstLevelFromPairs(s: Tensor, pairs: Tensor): Tensor {
     const g = s.graph;
-    const K0 = this.c.codeSizes[0]!;
     const top = op.max(s, 1, true);
-    const codes = g.constant(Int32Array.from({ length: K0 }, (_, i) => i), [1, K0], 'int32');
-    const member = op.cast(op.equal(op.slice(pairs, 1, 0, 1), codes), 'float32'); // [P, K0]
-    return op.log(op.gemm(op.exp(op.sub(s, top)), member).add(1e-37)).add(top);
+    const e = op.transpose(op.exp(op.sub(s, top)), [1, 0]); // [P, N]
+    // Σ over each code's prefixes: scatter-add the rows of e onto a [K₀, N] zero table (O(P·N)).
+    const zeros = g.constant(new Float32Array(this.c.codeSizes[0]!), [this.c.codeSizes[0]!, 1], 'float32').mul(op.slice(e, 0, 0, 1));
+    const sums = op.scatterAdd(zeros, op.slice(pairs, 1, 0, 1).reshape([-1]), e);
+    return op.log(op.transpose(sums, [1, 0]).add(1e-37)).add(top);
   }
+
 
   /**
    * Logits [N, K_level] of level `level`'s codes from head states z [N, d]: dot products with the
@@ -478,7 +514,7 @@ export class Generator extends Module {
    * the code under its first-level parent (`parentToken`: the parent's flat token [N]). With
    * `children` [N, C] (codes within the level) only those C logits per row are returned.
    */
-  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null, children: Tensor | null = null): Tensor {
+  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null, children: Tensor | null = null, pairRowOf: Tensor | null = null): Tensor {
     const g = z.graph;
     const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
     const zn = this.outNorm.forward(z);
@@ -493,7 +529,7 @@ export class Generator extends Module {
     // Rows parent·K + c for each candidate c: [N, C] indices → [N, C, d] vectors → batched mat-vec with z.
     const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));
     const candidates = children ?? g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32');
-    const rows = op.gather(this.pairEmb.on(g), op.unsqueeze(first, -1).add(candidates));
+    const rows = this.pairVectors(op.unsqueeze(first, -1).add(candidates), pairRowOf);
     return logits.add(op.squeeze(rows.matmul(op.unsqueeze(zn, -1)), -1));
   }
 }
@@ -540,6 +576,8 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   }
   const rowUser = g.input('row_user', 'int32', ['rows']);
   const prefix = level > 0 ? g.input('prefix', 'int32', ['rows', level]) : null;
-  const pairs = model.pairHead && level === 0 ? g.input('pairs', 'int32', ['pairs', 2]) : null;
-  return { logits: model.decodeStep(ctx, rowUser, prefix, level, pairs) };
+  const pairHead = model.pairHead && level < 2
+    ? { ...(level === 0 ? { pairs: g.input('pairs', 'int32', ['pairs', 2]) } : {}), rowOf: g.input('pair_rows', 'int32', [c.codeSizes[0]! * c.codeSizes[1]!]) }
+    : null;
+  return { logits: model.decodeStep(ctx, rowUser, prefix, level, pairHead) };
 }

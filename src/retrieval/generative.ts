@@ -5,7 +5,7 @@
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, prefixPairs, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, pairRowTable, prefixPairs, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -34,6 +34,7 @@ export class GenerativeModel {
   private numItems: number;
   private codes: Int32Array;
   private pairCache: { trie: PrefixTrie; pairs: ort.Tensor } | null = null;
+  private readonly pairRows: ort.Tensor | null;
   readonly offsets: Int32Array;
 
   private constructor(
@@ -49,6 +50,20 @@ export class GenerativeModel {
     this.offsets = codeOffsets(c.codeSizes);
     this.tokens = itemTokenTable(codes, this.numItems, c.codeSizes);
     this.trie = PrefixTrie.build(codes, this.numItems, c.codeSizes.length, c.codeSizes);
+    this.pairRows = c.pairSoftmax && c.codeSizes.length > 1 ? GenerativeModel.pairRowsOf(c, codes) : null;
+  }
+
+  /**
+   * A pair-softmax model's table rows belong to the training catalogue's prefixes (the first
+   * `numItems` items' codes, in trie order); items added later never move them.
+   */
+  private static pairRowsOf(c: GeneratorConfig, codes: Int32Array): ort.Tensor {
+    const L = c.codeSizes.length;
+    const trained = prefixPairs(PrefixTrie.build(codes.subarray(0, c.numItems * L), c.numItems, L, c.codeSizes));
+    if (trained.length / 2 !== c.pairRows) {
+      throw new GenrecError('GENREC_E_BUNDLE', `the model has ${c.pairRows} prefix rows but its training items' codes have ${trained.length / 2} prefixes`, 'the codes do not belong to this model: retrain, or load the codes written with it');
+    }
+    return toOrt(pairRowTable(trained, c.codeSizes[0]!, c.codeSizes[1]!), [c.codeSizes[0]! * c.codeSizes[1]!]);
   }
 
   static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
@@ -122,6 +137,7 @@ export class GenerativeModel {
       for (const n of names) f[n] = ctx[n]!;
       if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
       else if (pairs) f.pairs = pairs;
+      if (this.pairRows && level < 2) f.pair_rows = this.pairRows;
       return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
     }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
   }

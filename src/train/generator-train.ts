@@ -6,7 +6,7 @@
 import { Rng, TrainStep, log, mix32, type Graph, type RuntimeOptions } from '../engine/index.js';
 import { trainingSequences } from '../data/batches.js';
 import type { Split } from '../data/split.js';
-import { Generator, gapBucket, itemTokenTable, prefixPairs, type ChildSlots, type GeneratorConfig } from '../models/generator.js';
+import { Generator, gapBucket, itemTokenTable, pairRowTable, prefixPairs, type ChildSlots, type GeneratorConfig } from '../models/generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { ChildSlotFeeds } from './child-slots.js';
@@ -35,6 +35,8 @@ export interface GeneratorTrainOptions {
    * augmentation against memorising exact histories. Default 0.
    */
   historyDropout?: number;
+  /** Label smoothing of the pair softmax (`pairSoftmax` models; default 0). */
+  labelSmoothing?: number;
   /** Weight of a target by its event type (index = type code); ≤ 0 drops the target. Default 1. */
   typeWeights?: Float32Array;
   evaluate?(model: Generator, epoch: number): Promise<Record<string, number>>;
@@ -57,7 +59,6 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
     arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16,
     ...o.model, codeSizes: o.codeSizes, numItems: inter.numItems, maxLen: T,
   };
-  const model = new Generator(cfg).initialize(o.seed);
   const table = itemTokenTable(o.codes, inter.numItems, o.codeSizes);
   // The first level's softmax runs over a dense mask of the root's children; deeper levels over the
   // valid children of each target's true prefix only (the trie's slots).
@@ -65,7 +66,9 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const slotFeeds = new ChildSlotFeeds(trie, inter.numItems, B * T);
   // With the pair softmax the first two levels are one softmax over the catalogue's (c₀, c₁) prefixes
   // (the trie's depth-2 nodes, in order: a target's row is its depth-2 ancestor).
-  const pairs = model.pairHead ? prefixPairs(trie) : null;
+  const pairs = cfg.pairSoftmax && L > 1 ? prefixPairs(trie) : null;
+  if (pairs) cfg.pairRows = pairs.length / 2;
+  const model = new Generator(cfg).initialize(o.seed);
   const step = await TrainStep.compile({
     module: model,
     optimizer: { kind: 'adamw', weightDecay: o.weightDecay ?? 0.01, beta2: 0.98 },
@@ -86,7 +89,8 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
       const N = B * T;
       if (pairs) {
         const slots = slotFeeds.width.map((C, l) => (l < 2 ? null : slotInputs(g, l, N, C)));
-        const pairHead = { pairs: g.constant(pairs, [pairs.length / 2, 2], 'int32'), target: g.input('pair_target', 'int32', [N]) };
+        const rowOf = g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32');
+        const pairHead = { pairs: g.constant(pairs, [pairs.length / 2, 2], 'int32'), rowOf, target: g.input('pair_target', 'int32', [N]), labelSmoothing: o.labelSmoothing ?? 0 };
         return { loss: model.loss(h, targets, weights, undefined, slots, pairHead) };
       }
       const mask0 = g.input('level_mask_0', 'float32', [N, o.codeSizes[0]!]);
