@@ -14,6 +14,13 @@ export function intFlag(flag: string, v: string, min = 1, example = Math.max(min
   return n;
 }
 
+/** `true` or `false`, or undefined when the flag is absent. */
+export function optionalBoolFlag(flag: string, v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'true' || v === 'false') return v === 'true';
+  throw new GenrecError('GENREC_E_USAGE', `--${flag} must be true or false, got '${v}'`, `e.g. --${flag} false`);
+}
+
 /** intFlag, or undefined when the flag is absent. */
 export function optionalIntFlag(flag: string, v: string | undefined, min = 1): number | undefined {
   return v === undefined ? undefined : intFlag(flag, v, min);

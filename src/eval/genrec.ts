@@ -4,7 +4,7 @@
  * users) → the best epoch's model. Used by `genrec train` (which then writes a bundle) and by
  * `bench quality` (as the `genrec` model).
  */
-import { log, type RuntimeOptions } from '../engine/index.js';
+import { GenrecError, log, type RuntimeOptions } from '../engine/index.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
@@ -106,7 +106,10 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('gapBuckets') !== undefined) model.gapBuckets = n('gapBuckets')!;
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
-  if (options.pairSoftmax !== undefined) model.pairSoftmax = options.pairSoftmax === true || options.pairSoftmax === 'true';
+  if (options.pairSoftmax !== undefined) {
+    if (!['true', 'false', true, false].includes(options.pairSoftmax as string)) throw new GenrecError('GENREC_E_USAGE', `--pair-softmax must be true or false, got '${String(options.pairSoftmax)}'`, 'e.g. --pair-softmax false');
+    model.pairSoftmax = options.pairSoftmax === true || options.pairSoftmax === 'true';
+  }
   return {
     model,
     ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),

@@ -61,7 +61,8 @@ export interface GeneratorConfig {
    * is the log Σ exp over its children, and the second level normalises over the children of the chosen
    * code — so P(c₀)·P(c₁ | c₀) is exactly that softmax. Every prefix vector then learns against all
    * others (not only its siblings). Costs O(number of prefixes ≤ K₀·K₁), whatever the catalogue size.
-   * Replaces the first-level prototypes. Default false.
+   * Replaces the first-level prototypes. `trainGenerator` turns it on by default (it knows the
+   * catalogue's prefixes); a config without it (e.g. bundles written before it existed) is the chained head.
    */
   pairSoftmax?: boolean;
   /**

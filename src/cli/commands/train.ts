@@ -6,14 +6,14 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { optionalIntFlag, positiveFlag } from '../flags.js';
+import { optionalBoolFlag, optionalIntFlag, positiveFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -48,7 +48,8 @@ export function register(program: Command): void {
     .option('--layers <n>', 'transformer blocks')
     .option('--heads <n>', 'attention heads')
     .option('--dropout <p>', 'dropout probability (default 0.3)')
-    .option('--prototypes <n>', 'output prototypes per first-level code (default 16; 1 = one vector per code)')
+    .option('--pair-softmax <bool>', 'one softmax over the (c₀, c₁) prefixes for the first two code levels (default true; false = chained per-level softmax)')
+    .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
     .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
@@ -79,6 +80,7 @@ export function register(program: Command): void {
         ...(opts.dropout ? { dropout: Number(opts.dropout) } : {}),
         ...(opts.prototypes ? { firstLevelPrototypes: optionalIntFlag('prototypes', opts.prototypes)! } : {}),
         ...(opts.embStd !== undefined ? { embStd: positiveFlag('emb-std', opts.embStd, 0.125) } : {}),
+        ...(opts.pairSoftmax !== undefined ? { pairSoftmax: optionalBoolFlag('pair-softmax', opts.pairSoftmax)! } : {}),
       };
       const fit = await fitGenrec({
         dataset: ds, split, seed: config.train.seed, maxLen, epochs: optionalIntFlag('epochs', opts.epochs) ?? config.train.epochs, model, runDir, resume: !opts.fresh,
