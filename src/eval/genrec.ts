@@ -14,6 +14,7 @@ import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
 import { generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
+import { windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -31,6 +32,8 @@ export interface GenrecOptions {
   historyDropout?: number;
   /** Label smoothing of the pair softmax (pair-softmax models). */
   labelSmoothing?: number;
+  /** Training rows: the last window of each user (default) or all windows. */
+  windows?: 'last' | 'all';
   weightDecay?: number;
   patience?: number;
   evalEvery?: number;
@@ -75,6 +78,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
     ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
     ...(o.historyDropout !== undefined ? { historyDropout: o.historyDropout } : {}),
     ...(o.labelSmoothing !== undefined ? { labelSmoothing: o.labelSmoothing } : {}),
+    ...(o.windows !== undefined ? { windows: o.windows } : {}),
     patience: o.patience ?? 4,
     evalEvery: o.evalEvery ?? 2,
     ...(o.runDir ? { runDir: o.runDir } : {}),
@@ -106,6 +110,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('gapBuckets') !== undefined) model.gapBuckets = n('gapBuckets')!;
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
+  if (options.pairInput === 'true' || options.pairInput === true) model.pairInput = true;
   if (options.pairSoftmax !== undefined) {
     if (!['true', 'false', true, false].includes(options.pairSoftmax as string)) throw new GenrecError('GENREC_E_USAGE', `--pair-softmax must be true or false, got '${String(options.pairSoftmax)}'`, 'e.g. --pair-softmax false');
     model.pairSoftmax = options.pairSoftmax === true || options.pairSoftmax === 'true';
@@ -117,6 +122,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     ...(n('weightDecay') !== undefined ? { weightDecay: n('weightDecay')! } : {}),
     ...(n('historyDropout') !== undefined ? { historyDropout: n('historyDropout')! } : {}),
     ...(n('labelSmoothing') !== undefined ? { labelSmoothing: n('labelSmoothing')! } : {}),
+    ...(options.windows !== undefined ? { windows: windowsOption(options.windows) } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
   };

@@ -9,6 +9,7 @@ import type { RuntimeOptions } from '../engine/runtime.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { genrec } from './genrec.js';
+import { windowsOption } from './flags.js';
 import { SequenceBatcher, trainingSequences, type Sequences } from '../data/batches.js';
 import { ItemKnn, MostPop, type ItemKnnOptions } from '../models/baselines.js';
 import { SasRec, SasRecInference, compileSasRecStep, sasrecFeeds, type SasRecConfig } from '../models/sasrec.js';
@@ -109,8 +110,7 @@ export const itemknn: ModelFactory = async (ctx) => {
 /** SASRec's settings: flags first, then defaults. */
 export function sasrecConfig(ctx: QualityContext): SasRecConfig & { batchSize: number; lr: number; weightDecay: number; epochs: number; patience: number; warmup: number; windows: 'last' | 'all' } {
   const o = ctx.options;
-  const windows = String(o.windows ?? 'last');
-  if (windows !== 'last' && windows !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${windows}'`, 'use --windows last (one row per user) or all');
+  const windows = windowsOption(o.windows ?? 'last');
   return {
     numItems: ctx.split.interactions.numItems,
     maxLen: ctx.maxLen,

@@ -71,6 +71,11 @@ export interface GeneratorConfig {
    * and score through their shared code vectors.
    */
   pairRows?: number;
+  /**
+   * With the pair softmax: a history item's input also gets its prefix's pair-table row, so input and
+   * output share the prefix vector e₀ + e₁ + pair (as SASRec ties its item table). Default false.
+   */
+  pairInput?: boolean;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -125,6 +130,8 @@ export interface HistoryInputs {
    */
   segments?: Tensor;
   positions?: Tensor;
+  /** The pair table's row lookup [K₀·K₁] (see `PairHead.rowOf`); needed when `pairInput` is on. */
+  pairRowOf?: Tensor;
 }
 
 /**
@@ -289,6 +296,12 @@ export class Generator extends Module {
     const T = h.items.dim(1) as number;
     const toks = op.gather(h.itemTokens, h.items); // [B, T, L]
     let x = this.codeEmb.forward(toks).sum(2);
+    if (this.pairHead && this.c.pairInput && this.pairEmb) {
+      if (!h.pairRowOf) throw new Error('a generator with pairInput needs the pair-row lookup in its history inputs');
+      const level = (l: number) => op.squeeze(op.slice(toks, 2, l, l + 1), 2).sub(g.scalar(this.offsets[l]!, 'int32'));
+      const { rows, known } = this.pairRows(level(0).mul(g.scalar(this.c.codeSizes[1]!, 'int32')).add(level(1)), h.pairRowOf);
+      x = x.add(op.gather(this.pairEmb.on(g), rows).mul(op.unsqueeze(known!, -1)));
+    }
     if (this.itemEmb) {
       // Items added after training have no id embedding: they map to the zero-masked padding row.
       const known = op.where(op.greater(h.items, g.scalar(this.c.numItems, 'int32')), g.scalar(0, 'int32'), h.items);
@@ -477,22 +490,26 @@ export class Generator extends Module {
     const c0 = op.slice(head.pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(head.pairs, 1, 1, 2).reshape([-1]);
     const table = this.codeEmb.table(g);
     let w = op.gather(table, c0.add(g.scalar(this.offsets[0]!, 'int32'))).add(op.gather(table, c1.add(g.scalar(this.offsets[1]!, 'int32'))));
-    if (this.pairEmb) w = w.add(this.pairVectors(c0.mul(g.scalar(K1, 'int32')).add(c1), head.rowOf));
+    if (this.pairEmb) {
+      const { rows, known } = this.pairRows(c0.mul(g.scalar(K1, 'int32')).add(c1), head.rowOf);
+      const v = op.gather(this.pairEmb.on(g), rows);
+      w = w.add(known ? v.mul(op.unsqueeze(known, -1)) : v);
+    }
     return op.gemm(this.outNorm.forward(z), w, false, true);
   }
 
   /**
-   * Pair-table vectors [..., d] of flat prefixes c₀·K₁ + c₁. With `rowOf` (pair softmax) the table is
-   * compact: a prefix's row is rowOf[prefix], and a prefix without a row gets the zero vector.
+   * Pair-table rows of flat prefixes c₀·K₁ + c₁ (any shape). With `rowOf` (pair softmax) the table is
+   * compact: a prefix's row is rowOf[prefix], and `known` (float, same shape) is 0 for a prefix without a
+   * row — its pair term must be zeroed (multiply the vectors or, cheaper, their dot products).
    */
-  private pairVectors(flat: Tensor, rowOf: Tensor | null): Tensor {
-    const g = flat.graph, table = this.pairEmb!.on(g);
-    if (!rowOf) return op.gather(table, flat);
-    const rows = op.gather(rowOf, flat), P = g.scalar(this.c.pairRows!, 'int32');
-    const known = op.less(rows, P);
-    const v = op.gather(table, op.where(known, rows, g.scalar(0, 'int32')));
-    return v.mul(op.unsqueeze(op.cast(known, 'float32'), -1));
+  private pairRows(flat: Tensor, rowOf: Tensor | null): { rows: Tensor; known: Tensor | null } {
+    if (!rowOf) return { rows: flat, known: null };
+    const g = flat.graph;
+    const rows = op.gather(rowOf, flat), inTable = op.less(rows, g.scalar(this.c.pairRows!, 'int32'));
+    return { rows: op.where(inTable, rows, g.scalar(0, 'int32')), known: op.cast(inTable, 'float32') };
   }
+
 
   /**
    * First-level logits [N, K₀] as the log Σ exp of each code's prefixes' logits [N, P]: the marginal of
@@ -530,8 +547,9 @@ export class Generator extends Module {
     // Rows parent·K + c for each candidate c: [N, C] indices → [N, C, d] vectors → batched mat-vec with z.
     const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));
     const candidates = children ?? g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32');
-    const rows = this.pairVectors(op.unsqueeze(first, -1).add(candidates), pairRowOf);
-    return logits.add(op.squeeze(rows.matmul(op.unsqueeze(zn, -1)), -1));
+    const { rows, known } = this.pairRows(op.unsqueeze(first, -1).add(candidates), pairRowOf);
+    const dots = op.squeeze(op.gather(this.pairEmb.on(g), rows).matmul(op.unsqueeze(zn, -1)), -1);
+    return logits.add(known ? dots.mul(known) : dots);
   }
 }
 
@@ -553,6 +571,7 @@ export function buildEncodeGraph(model: Generator, g: Graph): Record<string, Ten
     itemTokens: g.input('item_tokens', 'int32', ['catalog', L]),
     ...(c.numEventTypes > 0 ? { types: g.input('types', 'int32', ['users', T]) } : {}),
     ...(c.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', ['users', T]) } : {}),
+    ...(model.pairHead && c.pairInput ? { pairRowOf: g.input('pair_rows', 'int32', [c.codeSizes[0]! * c.codeSizes[1]!]) } : {}),
   };
   const ctx = model.context(h);
   const names = contextNames(c);

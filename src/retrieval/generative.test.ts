@@ -67,22 +67,24 @@ test('the lazy generator exports and decodes through the same beam search', asyn
   await gm.close();
 });
 
-test('a pair-softmax generator trains and its exported graphs recommend only real items', async () => {
-  const { split, codes, sizes } = await splitWithRandomCodes();
-  const n = split.interactions.numItems;
-  const base = { split, codes, codeSizes: sizes, maxLen: 10, epochs: 3, batchSize: 16, seed: 5, runtime: { threads: 1 } };
-  const { model, result } = await trainGenerator({ ...base, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1, pairSoftmax: true } });
-  const losses = result.history.map((e) => e.loss);
-  assert.ok(losses[2]! < losses[0]!, `loss falls: ${losses.join(', ')}`);
-  assert.equal(model.protoEmb, null);
-  const gm = await GenerativeModel.fromModule(model, codes, Array.from({ length: n }, (_, i) => `i${i}`), { threads: 1 });
-  try {
-    const T = 10, U = 4, items = new Int32Array(U * T);
-    for (let u = 0; u < U; u++) items[u * T + T - 1] = 1 + u;
-    const r = await gm.recommend({ users: U, items }, { k: 20, beam: 20 });
-    for (let i = 0; i < U * 20; i++) assert.ok(r.items[i]! >= 0 && r.items[i]! < n, `result ${i}: ${r.items[i]}`);
-    assert.equal(new Set(r.items.subarray(0, 20)).size, 20, 'distinct items');
-  } finally {
-    await gm.close();
-  }
-});
+for (const pairInput of [false, true]) {
+  test(`a pair-softmax generator (pair input ${pairInput}) trains and its exported graphs recommend only real items`, async () => {
+    const { split, codes, sizes } = await splitWithRandomCodes();
+    const n = split.interactions.numItems;
+    const base = { split, codes, codeSizes: sizes, maxLen: 10, epochs: 3, batchSize: 16, seed: 5, runtime: { threads: 1 } };
+    const { model, result } = await trainGenerator({ ...base, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1, pairSoftmax: true, pairInput } });
+    const losses = result.history.map((e) => e.loss);
+    assert.ok(losses[2]! < losses[0]!, `loss falls: ${losses.join(', ')}`);
+    assert.equal(model.protoEmb, null);
+    const gm = await GenerativeModel.fromModule(model, codes, Array.from({ length: n }, (_, i) => `i${i}`), { threads: 1 });
+    try {
+      const T = 10, U = 4, items = new Int32Array(U * T);
+      for (let u = 0; u < U; u++) items[u * T + T - 1] = 1 + u;
+      const r = await gm.recommend({ users: U, items }, { k: 20, beam: 20 });
+      for (let i = 0; i < U * 20; i++) assert.ok(r.items[i]! >= 0 && r.items[i]! < n, `result ${i}: ${r.items[i]}`);
+      assert.equal(new Set(r.items.subarray(0, 20)).size, 20, 'distinct items');
+    } finally {
+      await gm.close();
+    }
+  });
+}

@@ -129,6 +129,7 @@ export class GenerativeModel {
       if (h.gapSeconds) for (let i = 0; i < gaps.length; i++) gaps[i] = gapBucket(h.gapSeconds[i]!, c.gapBuckets);
       feeds.gaps = toOrt(gaps, [U, T]);
     }
+    if (c.pairInput && this.pairRows) feeds.pair_rows = this.pairRows;
     const ctx = await this.encode.run(feeds);
     const names = contextNames(c);
     const pairs = c.pairSoftmax && L > 1 ? this.prefixPairsTensor() : null;

@@ -6,7 +6,7 @@
 import { Rng, TrainStep, log, mix32, type Graph, type RuntimeOptions } from '../engine/index.js';
 import { trainingSequences } from '../data/batches.js';
 import type { Split } from '../data/split.js';
-import { Generator, gapBucket, itemTokenTable, pairRowTable, prefixPairs, type ChildSlots, type GeneratorConfig } from '../models/generator.js';
+import { Generator, gapBucket, itemTokenTable, pairRowTable, prefixPairs, type ChildSlots, type HistoryInputs, type GeneratorConfig } from '../models/generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { ChildSlotFeeds } from './child-slots.js';
@@ -35,6 +35,11 @@ export interface GeneratorTrainOptions {
    * augmentation against memorising exact histories. Default 0.
    */
   historyDropout?: number;
+  /**
+   * Training rows: `last` (default) the most recent maxLen + 1 events of each user; `all` also the older
+   * events, as consecutive windows, so every training transition is a target once.
+   */
+  windows?: 'last' | 'all';
   /** Label smoothing of the pair softmax (`pairSoftmax` models; default 0). */
   labelSmoothing?: number;
   /** Weight of a target by its event type (index = type code); ≤ 0 drops the target. Default 1. */
@@ -80,16 +85,17 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
       const mask = g.input('mask', 'float32', [B, T]);
       const targets = g.input('targets', 'int32', [B, T]);
       const weights = g.input('weights', 'float32', [B, T]);
-      const h = {
+      const h: HistoryInputs = {
         items, mask, itemTokens: g.constant(table, [inter.numItems + 1, L], 'int32'),
         segments: g.input('segments', 'int32', [B, T]), positions: g.input('positions', 'int32', [B, T]),
         ...(cfg.numEventTypes > 0 ? { types: g.input('types', 'int32', [B, T]) } : {}),
         ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
       };
       const N = B * T;
-      if (pairs) {
+      const rowOf = pairs ? g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32') : null;
+      if (rowOf) h.pairRowOf = rowOf;
+      if (pairs && rowOf) {
         const slots = slotFeeds.width.map((C, l) => (l < 2 ? null : slotInputs(g, l, N, C)));
-        const rowOf = g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32');
         const pairHead = { pairs: g.constant(pairs, [pairs.length / 2, 2], 'int32'), rowOf, target: g.input('pair_target', 'int32', [N]), labelSmoothing: o.labelSmoothing ?? 0 };
         return { loss: model.loss(h, targets, weights, undefined, slots, pairHead) };
       }
@@ -100,7 +106,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   });
   log.info({ parameters: model.numParameters(), nodes: step.nodeCount, arch: cfg.arch }, 'generator compiled');
 
-  const seqs = trainingSequences(o.split, { maxLen: T });
+  const seqs = trainingSequences(o.split, { maxLen: T, windows: o.windows ?? 'last' });
   const packer = new PackedBatches(seqs, B, T, o.seed);
   const weights = new Float32Array(B * T), types = new Int32Array(B * T), gaps = new Int32Array(B * T);
   const dims = [B, T];
