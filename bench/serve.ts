@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { spawnServe } from '../src/serve/spawn.js';
 import type { BenchSuite } from './index.js';
 
+const MODEL_DEFAULTS = 'pair-softmax';
 const LOAD = fileURLToPath(new URL('./serve-load.js', import.meta.url));
 
 async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number }): Promise<void> {
@@ -114,7 +115,9 @@ export const serve: BenchSuite = {
     const { log } = await import('../src/engine/log.js');
     const { Rng } = await import('../src/engine/random.js');
     const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed) };
-    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
+    // MODEL_DEFAULTS names the generator defaults the cached model was trained with: a cache from older
+    // defaults (e.g. the chained head before the pair softmax) is not reused.
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${MODEL_DEFAULTS}-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
     const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
     // The server works on a copy of the store, so ingest never changes the cached data.

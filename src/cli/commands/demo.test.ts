@@ -40,6 +40,7 @@ test('genrec demo --no-serve: data → store → semantic IDs → generator → 
   const manifest = JSON.parse(readFileSync(join(dataDir, 'models', 'v1', 'manifest.json'), 'utf8'));
   for (const k of ['test_ndcg@10', 'mostpop_test_ndcg@10', 'valid_ndcg@10']) assert.equal(typeof manifest.metrics[k], 'number', k);
   assert.equal(manifest.data.users, 120);
+  assert.ok(existsSync(join(dataDir, 'models', 'v1', manifest.files.tokenizer ?? 'no tokenizer in the manifest')), 'the bundle carries its tokenizer (codes for new items)');
   const curves = JSON.parse(readFileSync(join(manifest.train.runDir, 'curves.json'), 'utf8'));
   assert.equal(curves.epochs.length, manifest.train.epochs);
   assert.ok(existsSync(join(dataDir, 'store.duckdb')));

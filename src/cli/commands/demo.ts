@@ -76,7 +76,7 @@ export function register(program: Command): void {
     const { evaluate, generativeRanker, mostpop } = await import('../../eval/index.js');
     const { GenerativeModel } = await import('../../retrieval/index.js');
     const { RunDir, writeBundle } = await import('../../train/index.js');
-    const { TOKENIZER_VERSION } = await import('../../tokenizer/index.js');
+    const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
     const tStart = performance.now();
     const steps: Array<[string, number, string]> = [];
     let stepNo = 0;
@@ -145,6 +145,8 @@ export function register(program: Command): void {
       data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
       metrics: { valid_ndcg10: fit.result.bestMetric, ...prefixed('valid', fit.result.bestMetrics), ...prefixed('test', genrecTest), ...prefixed('mostpop_test', popTest) },
       train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds, source: 'genrec demo' },
+      // As `genrec train` does: the server can then give codes to items added after training.
+      writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
     });
     steps.push(['bundle', seconds(t0), bundle]);
     const total = seconds(tStart);
