@@ -29,15 +29,18 @@ test('genrec train takes epochs and batch size from the config (GENREC_TRAIN_*) 
   assert.equal(curves.epochs.length, 1);
   // ~5.5k training targets: one packed batch at the default 64 rows × 139, three at 16 rows.
   assert.equal(curves.stepLoss.length, 3, 'train.batchSize from the environment');
-  assert.equal(manifest.model.config.firstLevelPrototypes, 16, 'the generator default');
+  assert.equal(manifest.model.config.pairSoftmax, true, 'the generator default: one softmax over the prefixes');
+  assert.ok(manifest.model.config.pairRows > 0, 'its compact prefix table');
   assert.ok(manifest.files.tokenizer, 'the bundle carries the tokenizer');
 });
 
-test('genrec train: a bad --lr is a usage error (exit 2) that names the flag', (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const r = train(dataDir, ['--epochs', '1', '--lr', 'fast']);
-  assert.equal(r.status, 2, r.stderr);
-  assert.match(r.stderr, /GENREC_E_USAGE/);
-  assert.match(r.stderr, /--lr/);
-});
+for (const [flag, value] of [['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes']] as const) {
+  test(`genrec train: a bad ${flag} is a usage error (exit 2) that names the flag`, (t) => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
+    t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+    const r = train(dataDir, ['--epochs', '1', flag, value]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /GENREC_E_USAGE/);
+    assert.match(r.stderr, new RegExp(flag));
+  });
+}

@@ -13,7 +13,7 @@ import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; windows?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -51,6 +51,7 @@ export function register(program: Command): void {
     .option('--pair-softmax <bool>', 'one softmax over the (c₀, c₁) prefixes for the first two code levels (default true; false = chained per-level softmax)')
     .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
     .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
+    .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
     .option('--beam <n>', 'beam width for validation', '20')
@@ -63,6 +64,7 @@ export function register(program: Command): void {
       const { json = false } = globalOptions(c);
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
+      const { windowsOption } = await import('../../eval/flags.js');
       const { RunDir, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
@@ -87,6 +89,7 @@ export function register(program: Command): void {
         batchSize: optionalIntFlag('batch-size', opts.batchSize) ?? config.train.batchSize,
         lr: opts.lr !== undefined ? positiveFlag('lr', opts.lr, 0.002) : config.train.lr,
         weightDecay: config.train.weightDecay,
+        ...(opts.windows !== undefined ? { windows: windowsOption(opts.windows) } : {}),
         beam: optionalIntFlag('beam', opts.beam)!, evalUsers: optionalIntFlag('eval-users', opts.evalUsers)!,
       });
       const inter = ds.interactions;
