@@ -449,7 +449,7 @@ export class Generator extends Module {
     const pair = this.pairHead && level < 2;
     if (pair && !pairHead) throw new Error('a pair-softmax generator decodes its first two levels from the prefix tables');
     const z = this.decodeState(ctx, rowUser, pair ? null : prefix, pair ? 0 : level);
-    if (pair && level === 0) return this.firstLevelFromPairs(this.pairLogits(z, pairHead!), pairHead!.pairs!);
+    if (pair && level === 0) return this.firstLevelFromPairs(this.pairLogitsByColumns(z, pairHead!), pairHead!.pairs!);
     return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null, null, pair ? pairHead!.rowOf : null);
   }
 
@@ -496,6 +496,27 @@ export class Generator extends Module {
       w = w.add(known ? v.mul(op.unsqueeze(known, -1)) : v);
     }
     return op.gemm(this.outNorm.forward(z), w, false, true);
+  }
+
+  /**
+   * The same logits as `pairLogits`, for decoding: z·e₀, z·e₁ and z·pair against the constant tables
+   * (three small gemms), then each prefix's three columns gathered and summed — no per-call gather and
+   * sum of P vectors, which dominated a one-user request.
+   */
+  private pairLogitsByColumns(z: Tensor, head: PairHead): Tensor {
+    const g = z.graph;
+    const [K0, K1] = this.c.codeSizes as [number, number];
+    if (!head.pairs) throw new Error('pair logits need the prefix list');
+    const c0 = op.slice(head.pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(head.pairs, 1, 1, 2).reshape([-1]);
+    const zn = this.outNorm.forward(z), table = this.codeEmb.table(g);
+    const scores = (l: number, k: number) => op.gemm(zn, op.slice(table, 0, this.offsets[l]!, this.offsets[l]! + k), false, true);
+    let s = op.gather(scores(0, K0), c0, 1).add(op.gather(scores(1, K1), c1, 1));
+    if (this.pairEmb) {
+      const { rows, known } = this.pairRows(c0.mul(g.scalar(K1, 'int32')).add(c1), head.rowOf);
+      const p = op.gather(op.gemm(zn, this.pairEmb.on(g), false, true), rows, 1);
+      s = s.add(known ? p.mul(known) : p);
+    }
+    return s;
   }
 
   /**
