@@ -310,6 +310,12 @@ export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tens
   return data.graph.node('ScatterND', [data, idx, updates], [[data.dtype, data.shape]], { reduction: 'add' })[0]!;
 }
 
+/** out = data; out[i][indices[i][j]] += updates[i][j] along `axis` (inference: no gradient rule). */
+export function scatterElementsAdd(data: Tensor, indices: Tensor, updates: Tensor, axis: number): Tensor {
+  const a = normAxis(axis, data.rank, 'scatterElementsAdd');
+  return data.graph.node('ScatterElements', [data, cast(indices, 'int64'), updates], [[data.dtype, data.shape]], { axis: a, reduction: 'add' })[0]!;
+}
+
 /** Top-k along the last axis (inference): values and int64 indices. */
 export function topk(x: Tensor, k: number, largest = true): [Tensor, Tensor] {
   const shape = [...x.shape.slice(0, -1), k];

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, gapBucket, itemTokenTable, pairRowTable, prefixPairs } from './generator.js';
+import { Generator, codeOffsets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs } from './generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
 
@@ -79,13 +79,17 @@ test('pair softmax: first-level marginal × second-level children = one softmax 
   const users = g.constant(Int32Array.from([0, 1]), [U], 'int32');
   // The table knows all prefixes but the last (as if its item arrived after training): it scores through
   // its code vectors alone.
-  const head = { pairs: g.input('pairs', 'int32', [P, 2]), rowOf: g.constant(pairRowTable(pairs.subarray(0, 2 * (P - 1)), 4, 3), [12], 'int32') };
+  const rowOf = pairRowTable(pairs.subarray(0, 2 * (P - 1)), 4, 3);
+  const head = { pairs: g.input('pairs', 'int32', [P, 2]), rowOf: g.constant(rowOf, [12], 'int32') };
+  const t = prefixChildren(trie, rowOf, P - 1, 4, 3), dims = [4, t.width];
+  assert.equal(t.width, 3);
+  const children = { codes: g.constant(t.codes, dims, 'int32'), rows: g.constant(t.rows, dims, 'int32'), known: g.constant(t.known, dims, 'float32'), mask: g.constant(t.mask, dims, 'float32') };
   // Level-1 rows: every (user, c₀) with c₀ < 3.
   const rowUser = g.constant(Int32Array.from([0, 0, 0, 1, 1, 1]), [6], 'int32');
   const prefix = g.constant(Int32Array.from([0, 1, 2, 0, 1, 2].map((c) => codeOffsets(sizes)[0]! + c)), [6, 1], 'int32');
   const out = await runGraph(g, {
-    first: model.decodeStep(ctx, users, null, 0, head),
-    second: model.decodeStep(ctx, rowUser, prefix, 1, { rowOf: head.rowOf }),
+    first: model.decodeStep(ctx, users, null, 0, children),
+    second: model.decodeStep(ctx, rowUser, prefix, 1, children),
     joint: model.pairLogits(model.decodeState(ctx, users, null, 0), head),
     zn: model.outNorm.forward(model.decodeState(ctx, users, null, 0)),
   }, { h: { data: Float32Array.from({ length: U * d }, () => rng.normal()), dims: [U, d] }, pairs: { data: pairs, dims: [P, 2] } });

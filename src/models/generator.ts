@@ -178,6 +178,37 @@ export function pairRowTable(pairs: Int32Array, K0: number, K1: number): Int32Ar
   return rowOf;
 }
 
+/**
+ * Decode-time tables of a pair-softmax model, [K₀, C] (C = the most children any first-level code has):
+ * for each first-level code, its children's second-level codes, their pair-table rows and whether they
+ * have one (`known`, float 1/0), and an additive `mask` (0 real, −1e9 padding). Built from the current
+ * catalogue by `prefixChildren`, so items added after training are decodable at once.
+ */
+export interface PrefixChildren {
+  codes: Tensor;
+  rows: Tensor;
+  known: Tensor;
+  mask: Tensor;
+}
+
+/** `PrefixChildren` data from a trie (current catalogue) and the model's row lookup (`pairRowTable`). */
+export function prefixChildren(trie: { tokens: Int32Array[]; childStart: Int32Array[] }, rowOf: Int32Array, pairRows: number, K0: number, K1: number): { width: number; codes: Int32Array; rows: Int32Array; known: Float32Array; mask: Float32Array } {
+  const cs = trie.childStart[1]!, first = trie.tokens[0]!, second = trie.tokens[1]!;
+  let width = 1;
+  for (let n = 0; n < first.length; n++) width = Math.max(width, cs[n + 1]! - cs[n]!);
+  const codes = new Int32Array(K0 * width), rows = new Int32Array(K0 * width), known = new Float32Array(K0 * width), mask = new Float32Array(K0 * width).fill(-1e9);
+  for (let n = 0; n < first.length; n++) {
+    const c0 = first[n]!;
+    for (let j = 0, k = cs[n]!; k < cs[n + 1]!; j++, k++) {
+      const o = c0 * width + j, row = rowOf[c0 * K1 + second[k]!]!;
+      codes[o] = second[k]!;
+      mask[o] = 0;
+      if (row < pairRows) { rows[o] = row; known[o] = 1; }
+    }
+  }
+  return { width, codes, rows, known, mask };
+}
+
 /** What the encoder computes once per user and every decode step reuses. */
 export type Context = { kind: 'causal'; h: Tensor } | { kind: 'lazy'; keys: Tensor[]; values: Tensor[]; bias: Tensor };
 
@@ -445,12 +476,27 @@ export class Generator extends Module {
    * rowUser [N] picks each row's user context (so the context is never recomputed per beam);
    * prefix [N, level] holds the flat tokens decoded so far (null at level 0).
    */
-  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, pairHead: PairHead | null = null): Tensor {
-    const pair = this.pairHead && level < 2;
-    if (pair && !pairHead) throw new Error('a pair-softmax generator decodes its first two levels from the prefix tables');
-    const z = this.decodeState(ctx, rowUser, pair ? null : prefix, pair ? 0 : level);
-    if (pair && level === 0) return this.firstLevelFromPairs(this.pairLogitsByColumns(z, pairHead!), pairHead!.pairs!);
-    return this.levelLogits(z, level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null, null, pair ? pairHead!.rowOf : null);
+  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, children: PrefixChildren | null = null): Tensor {
+    if (!(this.pairHead && level < 2)) return this.levelLogits(this.decodeState(ctx, rowUser, prefix, level), level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
+    if (!children) throw new Error('a pair-softmax generator decodes its first two levels from the prefix-children tables');
+    const g = rowUser.graph;
+    const [K0, K1] = this.c.codeSizes as [number, number];
+    const zn = this.outNorm.forward(this.decodeState(ctx, rowUser, null, 0));
+    const table = this.codeEmb.table(g);
+    const codeScores = (l: number, k: number) => op.gemm(zn, op.slice(table, 0, this.offsets[l]!, this.offsets[l]! + k), false, true);
+    const s1 = codeScores(1, K1); // [N, K1]: z·e₁ of every second-level code
+    if (level === 0) {
+      // log Σ over each code's prefixes of z·(e₁ + pair), + z·e₀ (the same for all of a code's prefixes).
+      let inner = op.gather(s1, children.codes, 1); // [N, K0, C]
+      if (this.pairEmb) inner = inner.add(op.gather(op.gemm(zn, this.pairEmb.on(g), false, true), children.rows, 1).mul(children.known));
+      return codeScores(0, K0).add(op.logSumExp(inner.add(children.mask), -1));
+    }
+    // Second level: z·e₁ for every code, plus the pair term at the chosen code's children only.
+    if (!this.pairEmb) return s1;
+    const parent = op.slice(prefix!, 1, 0, 1).reshape([-1]).sub(g.scalar(this.offsets[0]!, 'int32'));
+    const rows = op.gather(children.rows, parent); // [N, C]
+    const dots = op.squeeze(op.gather(this.pairEmb.on(g), rows).matmul(op.unsqueeze(zn, -1)), -1).mul(op.gather(children.known, parent));
+    return op.scatterElementsAdd(s1, op.gather(children.codes, parent), dots, 1);
   }
 
   /**
@@ -499,27 +545,6 @@ export class Generator extends Module {
   }
 
   /**
-   * The same logits as `pairLogits`, for decoding: z·e₀, z·e₁ and z·pair against the constant tables
-   * (three small gemms), then each prefix's three columns gathered and summed — no per-call gather and
-   * sum of P vectors, which dominated a one-user request.
-   */
-  private pairLogitsByColumns(z: Tensor, head: PairHead): Tensor {
-    const g = z.graph;
-    const [K0, K1] = this.c.codeSizes as [number, number];
-    if (!head.pairs) throw new Error('pair logits need the prefix list');
-    const c0 = op.slice(head.pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(head.pairs, 1, 1, 2).reshape([-1]);
-    const zn = this.outNorm.forward(z), table = this.codeEmb.table(g);
-    const scores = (l: number, k: number) => op.gemm(zn, op.slice(table, 0, this.offsets[l]!, this.offsets[l]! + k), false, true);
-    let s = op.gather(scores(0, K0), c0, 1).add(op.gather(scores(1, K1), c1, 1));
-    if (this.pairEmb) {
-      const { rows, known } = this.pairRows(c0.mul(g.scalar(K1, 'int32')).add(c1), head.rowOf);
-      const p = op.gather(op.gemm(zn, this.pairEmb.on(g), false, true), rows, 1);
-      s = s.add(known ? p.mul(known) : p);
-    }
-    return s;
-  }
-
-  /**
    * Pair-table rows of flat prefixes c₀·K₁ + c₁ (any shape). With `rowOf` (pair softmax) the table is
    * compact: a prefix's row is rowOf[prefix], and `known` (float, same shape) is 0 for a prefix without a
    * row — its pair term must be zeroed (multiply the vectors or, cheaper, their dot products).
@@ -531,20 +556,6 @@ export class Generator extends Module {
     return { rows: op.where(inTable, rows, g.scalar(0, 'int32')), known: op.cast(inTable, 'float32') };
   }
 
-
-  /**
-   * First-level logits [N, K₀] as the log Σ exp of each code's prefixes' logits [N, P]: the marginal of
-   * the pair softmax (inference only). Codes without a prefix get ≈ max − 85: the search never picks them.
-   */
-  private firstLevelFromPairs(s: Tensor, pairs: Tensor): Tensor {
-    const g = s.graph;
-    const top = op.max(s, 1, true);
-    const e = op.transpose(op.exp(op.sub(s, top)), [1, 0]); // [P, N]
-    // Σ over each code's prefixes: scatter-add the rows of e onto a [K₀, N] zero table (O(P·N)).
-    const zeros = g.constant(new Float32Array(this.c.codeSizes[0]!), [this.c.codeSizes[0]!, 1], 'float32').mul(op.slice(e, 0, 0, 1));
-    const sums = op.scatterAdd(zeros, op.slice(pairs, 1, 0, 1).reshape([-1]), e);
-    return op.log(op.transpose(sums, [1, 0]).add(1e-37)).add(top);
-  }
 
 
   /**
@@ -617,8 +628,9 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   }
   const rowUser = g.input('row_user', 'int32', ['rows']);
   const prefix = level > 0 ? g.input('prefix', 'int32', ['rows', level]) : null;
-  const pairHead = model.pairHead && level < 2
-    ? { ...(level === 0 ? { pairs: g.input('pairs', 'int32', ['pairs', 2]) } : {}), rowOf: g.input('pair_rows', 'int32', [c.codeSizes[0]! * c.codeSizes[1]!]) }
+  const K0 = c.codeSizes[0]!;
+  const children = model.pairHead && level < 2
+    ? { codes: g.input('child_codes', 'int32', [K0, 'width']), rows: g.input('child_rows', 'int32', [K0, 'width']), known: g.input('child_known', 'float32', [K0, 'width']), mask: g.input('child_mask', 'float32', [K0, 'width']) }
     : null;
-  return { logits: model.decodeStep(ctx, rowUser, prefix, level, pairHead) };
+  return { logits: model.decodeStep(ctx, rowUser, prefix, level, children) };
 }

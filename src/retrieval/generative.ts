@@ -5,7 +5,7 @@
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, pairRowTable, prefixPairs, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -33,8 +33,9 @@ export class GenerativeModel {
   private tokens: Int32Array;
   private numItems: number;
   private codes: Int32Array;
-  private pairCache: { trie: PrefixTrie; pairs: ort.Tensor } | null = null;
-  private readonly pairRows: ort.Tensor | null;
+  private childCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
+  /** Pair-softmax models: the table row of each (c₀, c₁) prefix (`pairRowTable`), fixed at training. */
+  private readonly pairRows: Int32Array | null;
   readonly offsets: Int32Array;
 
   private constructor(
@@ -57,13 +58,13 @@ export class GenerativeModel {
    * A pair-softmax model's table rows belong to the training catalogue's prefixes (the first
    * `numItems` items' codes, in trie order); items added later never move them.
    */
-  private static pairRowsOf(c: GeneratorConfig, codes: Int32Array): ort.Tensor {
+  private static pairRowsOf(c: GeneratorConfig, codes: Int32Array): Int32Array {
     const L = c.codeSizes.length;
     const trained = prefixPairs(PrefixTrie.build(codes.subarray(0, c.numItems * L), c.numItems, L, c.codeSizes));
     if (trained.length / 2 !== c.pairRows) {
       throw new GenrecError('GENREC_E_BUNDLE', `the model has ${c.pairRows} prefix rows but its training items' codes have ${trained.length / 2} prefixes`, 'the codes do not belong to this model: retrain, or load the codes written with it');
     }
-    return toOrt(pairRowTable(trained, c.codeSizes[0]!, c.codeSizes[1]!), [c.codeSizes[0]! * c.codeSizes[1]!]);
+    return pairRowTable(trained, c.codeSizes[0]!, c.codeSizes[1]!);
   }
 
   static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
@@ -129,27 +130,27 @@ export class GenerativeModel {
       if (h.gapSeconds) for (let i = 0; i < gaps.length; i++) gaps[i] = gapBucket(h.gapSeconds[i]!, c.gapBuckets);
       feeds.gaps = toOrt(gaps, [U, T]);
     }
-    if (c.pairInput && this.pairRows) feeds.pair_rows = this.pairRows;
+    if (c.pairInput && this.pairRows) feeds.pair_rows = toOrt(this.pairRows, [this.pairRows.length]);
     const ctx = await this.encode.run(feeds);
     const names = contextNames(c);
-    const pairs = c.pairSoftmax && L > 1 ? this.prefixPairsTensor() : null;
+    const children = this.pairRows ? this.childFeeds() : null;
     return beamSearch(this.trie, U, async (level, rowUser, prefix, rows) => {
       const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
       for (const n of names) f[n] = ctx[n]!;
       if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
-      else if (pairs) f.pairs = pairs;
-      if (this.pairRows && level < 2) f.pair_rows = this.pairRows;
+      if (children && level < 2) Object.assign(f, children);
       return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
     }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
   }
 
-  /** A pair-softmax model's first level is the marginal over the catalogue's current (c₀, c₁) prefixes. */
-  private prefixPairsTensor(): ort.Tensor {
-    if (this.pairCache?.trie !== this.trie) {
-      const pairs = prefixPairs(this.trie);
-      this.pairCache = { trie: this.trie, pairs: toOrt(pairs, [pairs.length / 2, 2]) };
+  /** A pair-softmax model decodes its first two levels over the current catalogue's prefixes. */
+  private childFeeds(): Record<string, ort.Tensor> {
+    if (this.childCache?.trie !== this.trie) {
+      const [K0, K1] = this.config.codeSizes as [number, number];
+      const t = prefixChildren(this.trie, this.pairRows!, this.config.pairRows!, K0, K1), dims = [K0, t.width];
+      this.childCache = { trie: this.trie, feeds: { child_codes: toOrt(t.codes, dims), child_rows: toOrt(t.rows, dims), child_known: toOrt(t.known, dims), child_mask: toOrt(t.mask, dims) } };
     }
-    return this.pairCache.pairs;
+    return this.childCache.feeds;
   }
 
   /**
