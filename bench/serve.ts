@@ -27,7 +27,7 @@ import type { BenchSuite } from './index.js';
 const MODEL_DEFAULTS = 'pair-softmax';
 const LOAD = fileURLToPath(new URL('./serve-load.js', import.meta.url));
 
-async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number }): Promise<void> {
+async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number; pairSoftmax: boolean }): Promise<void> {
   const { generateSynthetic, withStore, leaveOneOut } = await import('../src/data/index.js');
   const { fitGenrec } = await import('../src/eval/genrec.js');
   const { writeBundle } = await import('../src/train/index.js');
@@ -41,7 +41,7 @@ async function buildModel(dir: string, o: { items: number; users: number; epochs
   const ds = await withStore({ dir, readOnly: true }, (s) => s.dataset());
   const split = leaveOneOut(ds.interactions);
   log.info({ users: ds.users.count, items: ds.items.count, events: ds.interactions.items.length }, 'bench serve: training the model (once)');
-  const fit = await fitGenrec({ dataset: ds, split, seed: o.seed, maxLen: 50, epochs: o.epochs, evalUsers: 500, beam: 20, patience: 100 });
+  const fit = await fitGenrec({ dataset: ds, split, seed: o.seed, maxLen: 50, epochs: o.epochs, evalUsers: 500, beam: 20, patience: 100, model: { pairSoftmax: o.pairSoftmax } });
   const inter = ds.interactions;
   writeBundle(join(dir, 'models'), {
     model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
@@ -98,6 +98,7 @@ export const serve: BenchSuite = {
     { flags: '--items <n>', description: 'catalogue size', default: '12000' },
     { flags: '--users <n>', description: 'users in the synthetic data', default: '22000' },
     { flags: '--epochs <n>', description: 'training epochs of the model', default: '2' },
+    { flags: '--pair-softmax <bool>', description: 'the model\'s head: true (default) or false (chained per-level softmax)', default: 'true' },
     { flags: '--seed <n>', description: 'data and model seed', default: '1' },
     { flags: '--rate <n>', description: 'open-loop arrival rate, requests/s', default: '500' },
     { flags: '--seconds <n>', description: 'open-loop duration', default: '20' },
@@ -114,10 +115,14 @@ export const serve: BenchSuite = {
   async run(opts) {
     const { log } = await import('../src/engine/log.js');
     const { Rng } = await import('../src/engine/random.js');
-    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed) };
+    if (opts.pairSoftmax !== 'true' && opts.pairSoftmax !== 'false') {
+      const { GenrecError } = await import('../src/engine/errors.js');
+      throw new GenrecError('GENREC_E_USAGE', `--pair-softmax must be true or false, got '${String(opts.pairSoftmax)}'`, 'e.g. --pair-softmax false');
+    }
+    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: opts.pairSoftmax === 'true' };
     // MODEL_DEFAULTS names the generator defaults the cached model was trained with: a cache from older
     // defaults (e.g. the chained head before the pair softmax) is not reused.
-    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${MODEL_DEFAULTS}-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${MODEL_DEFAULTS}${o.pairSoftmax ? '' : '-chained'}-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
     const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
     // The server works on a copy of the store, so ingest never changes the cached data.
