@@ -151,8 +151,7 @@ export interface ChildSlots {
  * `pairRowTable`); `target` [N] int32, each training target's row in `pairs`.
  */
 export interface PairHead {
-  /** Absent in the second level's decode graph, which needs only `rowOf`. */
-  pairs?: Tensor;
+  pairs: Tensor;
   rowOf: Tensor;
   target?: Tensor;
   /** Label smoothing of the prefix softmax in training (default 0). */
@@ -331,7 +330,7 @@ export class Generator extends Module {
       if (!h.pairRowOf) throw new Error('a generator with pairInput needs the pair-row lookup in its history inputs');
       const level = (l: number) => op.squeeze(op.slice(toks, 2, l, l + 1), 2).sub(g.scalar(this.offsets[l]!, 'int32'));
       const { rows, known } = this.pairRows(level(0).mul(g.scalar(this.c.codeSizes[1]!, 'int32')).add(level(1)), h.pairRowOf);
-      x = x.add(op.gather(this.pairEmb.on(g), rows).mul(op.unsqueeze(known!, -1)));
+      x = x.add(op.gather(this.pairEmb.on(g), rows).mul(op.unsqueeze(known, -1)));
     }
     if (this.itemEmb) {
       // Items added after training have no id embedding: they map to the zero-masked padding row.
@@ -532,25 +531,22 @@ export class Generator extends Module {
   pairLogits(z: Tensor, head: PairHead): Tensor {
     const g = z.graph;
     const K1 = this.c.codeSizes[1]!;
-    if (!head.pairs) throw new Error('pair logits need the prefix list');
     const c0 = op.slice(head.pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(head.pairs, 1, 1, 2).reshape([-1]);
     const table = this.codeEmb.table(g);
     let w = op.gather(table, c0.add(g.scalar(this.offsets[0]!, 'int32'))).add(op.gather(table, c1.add(g.scalar(this.offsets[1]!, 'int32'))));
     if (this.pairEmb) {
       const { rows, known } = this.pairRows(c0.mul(g.scalar(K1, 'int32')).add(c1), head.rowOf);
       const v = op.gather(this.pairEmb.on(g), rows);
-      w = w.add(known ? v.mul(op.unsqueeze(known, -1)) : v);
+      w = w.add(v.mul(op.unsqueeze(known, -1)));
     }
     return op.gemm(this.outNorm.forward(z), w, false, true);
   }
 
   /**
-   * Pair-table rows of flat prefixes c₀·K₁ + c₁ (any shape). With `rowOf` (pair softmax) the table is
-   * compact: a prefix's row is rowOf[prefix], and `known` (float, same shape) is 0 for a prefix without a
-   * row — its pair term must be zeroed (multiply the vectors or, cheaper, their dot products).
+   * Compact pair-table rows of flat prefixes c₀·K₁ + c₁ (any shape): rowOf[prefix], and `known` (float,
+   * same shape) 0 for a prefix without a row — its pair term must be zeroed.
    */
-  private pairRows(flat: Tensor, rowOf: Tensor | null): { rows: Tensor; known: Tensor | null } {
-    if (!rowOf) return { rows: flat, known: null };
+  private pairRows(flat: Tensor, rowOf: Tensor): { rows: Tensor; known: Tensor } {
     const g = flat.graph;
     const rows = op.gather(rowOf, flat), inTable = op.less(rows, g.scalar(this.c.pairRows!, 'int32'));
     return { rows: op.where(inTable, rows, g.scalar(0, 'int32')), known: op.cast(inTable, 'float32') };
@@ -564,7 +560,7 @@ export class Generator extends Module {
    * the code under its first-level parent (`parentToken`: the parent's flat token [N]). With
    * `children` [N, C] (codes within the level) only those C logits per row are returned.
    */
-  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null, children: Tensor | null = null, pairRowOf: Tensor | null = null): Tensor {
+  levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null, children: Tensor | null = null): Tensor {
     const g = z.graph;
     const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
     const zn = this.outNorm.forward(z);
@@ -579,9 +575,8 @@ export class Generator extends Module {
     // Rows parent·K + c for each candidate c: [N, C] indices → [N, C, d] vectors → batched mat-vec with z.
     const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));
     const candidates = children ?? g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32');
-    const { rows, known } = this.pairRows(op.unsqueeze(first, -1).add(candidates), pairRowOf);
-    const dots = op.squeeze(op.gather(this.pairEmb.on(g), rows).matmul(op.unsqueeze(zn, -1)), -1);
-    return logits.add(known ? dots.mul(known) : dots);
+    const rows = op.gather(this.pairEmb.on(g), op.unsqueeze(first, -1).add(candidates));
+    return logits.add(op.squeeze(rows.matmul(op.unsqueeze(zn, -1)), -1));
   }
 }
 
