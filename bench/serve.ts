@@ -24,7 +24,6 @@ import { fileURLToPath } from 'node:url';
 import { spawnServe } from '../src/serve/spawn.js';
 import type { BenchSuite } from './index.js';
 
-const MODEL_DEFAULTS = 'pair-softmax';
 const LOAD = fileURLToPath(new URL('./serve-load.js', import.meta.url));
 
 async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number; pairSoftmax: boolean }): Promise<void> {
@@ -115,14 +114,12 @@ export const serve: BenchSuite = {
   async run(opts) {
     const { log } = await import('../src/engine/log.js');
     const { Rng } = await import('../src/engine/random.js');
-    if (opts.pairSoftmax !== 'true' && opts.pairSoftmax !== 'false') {
-      const { GenrecError } = await import('../src/engine/errors.js');
-      throw new GenrecError('GENREC_E_USAGE', `--pair-softmax must be true or false, got '${String(opts.pairSoftmax)}'`, 'e.g. --pair-softmax false');
-    }
-    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: opts.pairSoftmax === 'true' };
-    // MODEL_DEFAULTS names the generator defaults the cached model was trained with: a cache from older
-    // defaults (e.g. the chained head before the pair softmax) is not reused.
-    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${MODEL_DEFAULTS}${o.pairSoftmax ? '' : '-chained'}-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
+    const { boolOption } = await import('../src/eval/flags.js');
+    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true };
+    // The key names the model's head, so a cached model with the other head (e.g. one cached before the
+    // pair softmax became the default) is not reused.
+    const head = o.pairSoftmax ? 'pair-softmax' : 'chained';
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
     const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
     // The server works on a copy of the store, so ingest never changes the cached data.

@@ -3,6 +3,7 @@
  * that names the flag, says what it must be and gives an example.
  */
 import { GenrecError } from '../engine/errors.js';
+import { boolOption } from '../eval/flags.js';
 
 const usage = (flag: string, what: string, v: string, example: number) =>
   new GenrecError('GENREC_E_USAGE', `--${flag} must be ${what}, got '${v}'`, `e.g. --${flag} ${example}`);
@@ -16,9 +17,7 @@ export function intFlag(flag: string, v: string, min = 1, example = Math.max(min
 
 /** `true` or `false`, or undefined when the flag is absent. */
 export function optionalBoolFlag(flag: string, v: string | undefined): boolean | undefined {
-  if (v === undefined) return undefined;
-  if (v === 'true' || v === 'false') return v === 'true';
-  throw new GenrecError('GENREC_E_USAGE', `--${flag} must be true or false, got '${v}'`, `e.g. --${flag} false`);
+  return boolOption(flag, v);
 }
 
 /** intFlag, or undefined when the flag is absent. */

@@ -1,6 +1,14 @@
 /** Model options shared by the quality suite's factories, checked once (coded usage errors). */
 import { GenrecError } from '../engine/errors.js';
 
+/** A `true` / `false` flag (string from the command line, or a boolean), or undefined when absent. */
+export function boolOption(flag: string, v: unknown): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw new GenrecError('GENREC_E_USAGE', `--${flag} must be true or false, got '${String(v)}'`, `e.g. --${flag} false`);
+}
+
 /** The `--windows` flag: training rows from the last window of each user, or from all windows. */
 export function windowsOption(v: unknown): 'last' | 'all' {
   if (v !== 'last' && v !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${String(v)}'`, 'use --windows last (one row per user) or all');

@@ -4,7 +4,7 @@
  * users) → the best epoch's model. Used by `genrec train` (which then writes a bundle) and by
  * `bench quality` (as the `genrec` model).
  */
-import { GenrecError, log, type RuntimeOptions } from '../engine/index.js';
+import { log, type RuntimeOptions } from '../engine/index.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
@@ -14,7 +14,7 @@ import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
 import { generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { windowsOption } from './flags.js';
+import { boolOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -111,10 +111,8 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
   if (options.pairInput === 'true' || options.pairInput === true) model.pairInput = true;
-  if (options.pairSoftmax !== undefined) {
-    if (!['true', 'false', true, false].includes(options.pairSoftmax as string)) throw new GenrecError('GENREC_E_USAGE', `--pair-softmax must be true or false, got '${String(options.pairSoftmax)}'`, 'e.g. --pair-softmax false');
-    model.pairSoftmax = options.pairSoftmax === true || options.pairSoftmax === 'true';
-  }
+  const pairSoftmax = boolOption('pair-softmax', options.pairSoftmax);
+  if (pairSoftmax !== undefined) model.pairSoftmax = pairSoftmax;
   return {
     model,
     ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),

@@ -92,9 +92,9 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
       };
       const N = B * T;
-      const rowOf = pairs ? g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32') : null;
-      if (rowOf) h.pairRowOf = rowOf;
-      if (pairs && rowOf) {
+      if (pairs) {
+        const rowOf = g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32');
+        h.pairRowOf = rowOf;
         const slots = slotFeeds.width.map((C, l) => (l < 2 ? null : slotInputs(g, l, N, C)));
         const pairHead = { pairs: g.constant(pairs, [pairs.length / 2, 2], 'int32'), rowOf, target: g.input('pair_target', 'int32', [N]), labelSmoothing: o.labelSmoothing ?? 0 };
         return { loss: model.loss(h, targets, weights, undefined, slots, pairHead) };
