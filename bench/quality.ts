@@ -33,6 +33,8 @@ const MODEL_OPTIONS = [
   { flags: '--history-dropout <p>', description: 'genrec: probability of blanking a history item in training (default 0)' },
   { flags: '--pair-softmax <bool>', description: 'genrec: one softmax over the catalogue\'s (c₀, c₁) prefixes for the first two levels (default true; false = chained per-level softmax)' },
   { flags: '--label-smoothing <x>', description: 'genrec: label smoothing of the pair softmax (default 0)' },
+  { flags: '--codebook-size <n>', description: 'genrec: codes per semantic-ID level (default from the catalogue size)' },
+  { flags: '--triple-vectors <bool>', description: 'genrec: third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)' },
   { flags: '--pair-input <bool>', description: 'genrec: add the prefix\'s pair vector (tied to the output) to each history item\'s input (default false)' },
   { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },
   { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },

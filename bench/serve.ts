@@ -116,10 +116,10 @@ export const serve: BenchSuite = {
     const { Rng } = await import('../src/engine/random.js');
     const { boolOption } = await import('../src/eval/flags.js');
     const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true };
-    // The key names the model's head, so a cached model with the other head (e.g. one cached before the
-    // pair softmax became the default) is not reused.
+    // The key names the model's head and its third-level vectors, so a cached model built with older
+    // defaults is not reused.
     const head = o.pairSoftmax ? 'pair-softmax' : 'chained';
-    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-triple-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
     const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
     // The server works on a copy of the store, so ingest never changes the cached data.

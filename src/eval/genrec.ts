@@ -113,6 +113,8 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (options.pairInput === 'true' || options.pairInput === true) model.pairInput = true;
   const pairSoftmax = boolOption('pair-softmax', options.pairSoftmax);
   if (pairSoftmax !== undefined) model.pairSoftmax = pairSoftmax;
+  const tripleVectors = boolOption('triple-vectors', options.tripleVectors);
+  if (tripleVectors !== undefined) model.tripleVectors = tripleVectors;
   return {
     model,
     ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),
@@ -122,6 +124,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     ...(n('labelSmoothing') !== undefined ? { labelSmoothing: n('labelSmoothing')! } : {}),
     ...(options.windows !== undefined ? { windows: windowsOption(options.windows) } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
+    ...(n('codebookSize') !== undefined ? { tokenizer: { codebookSize: n('codebookSize')! } } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs } from './generator.js';
+import { Generator, codeOffsets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren } from './generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
 
@@ -113,4 +113,48 @@ test('pair softmax: first-level marginal × second-level children = one softmax 
       assert.ok(Math.abs(chained - (row[p]! - lse(row))) < 1e-4, `user ${u} prefix ${c0}-${c1}: ${chained} vs ${row[p]! - lse(row)}`);
     }
   }
+});
+
+test('triple vectors: a third-level code scores z·(e₂ + triple[c₀, c₁, c₂]) at its prefix, z·e₂ for a prefix newer than the table', async () => {
+  const sizes = [2, 2, 3], d = 8, U = 2, off = codeOffsets(sizes);
+  // Training catalogue: 6 items under 3 (c₀, c₁) prefixes; one item arrives later with a new triple.
+  const trained = Int32Array.from([0, 0, 0, 0, 0, 2, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 2]);
+  const codes = Int32Array.from([...trained, 0, 0, 1]);
+  const trainedTrie = PrefixTrie.build(trained, 6, 3, sizes), trie = PrefixTrie.build(codes, 7, 3, sizes);
+  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: 6, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, tripleVectors: true, tripleRows: trainedTrie.nodeCount[3]! }).initialize(3);
+  assert.equal(model.tripleEmb!.shape[0], 6);
+  const rng = new Rng(5);
+  for (const t of [model.tripleEmb!.data, model.codeEmb.weight.data]) for (let i = 0; i < t.length; i++) t[i] = rng.normal();
+  const t = tripleChildren(trie, trainedTrie), dims = [t.nodes, t.width];
+  assert.deepEqual([t.nodes, t.width], [3, 3]);
+  // Beam rows: every (user, depth-2 node) pair; node p's prefix comes from the trie.
+  const rowsUser: number[] = [], rowsNode: number[] = [], prefix: number[] = [];
+  for (let u = 0; u < U; u++) for (let p = 0; p < t.nodes; p++) {
+    rowsUser.push(u); rowsNode.push(p);
+    prefix.push(off[0]! + trie.tokens[0]![trie.parent[1]![p]!]!, off[1]! + trie.tokens[1]![p]!);
+  }
+  const R = rowsUser.length;
+  const g = new Graph('t', true); // weights embedded
+  const ctx = { kind: 'causal' as const, h: g.input('h', 'float32', [U, d]) };
+  const rowUser = g.constant(Int32Array.from(rowsUser), [R], 'int32'), pre = g.constant(Int32Array.from(prefix), [R, 2], 'int32');
+  const triples = { node: g.constant(Int32Array.from(rowsNode), [R], 'int32'), codes: g.constant(t.codes, dims, 'int32'), rows: g.constant(t.rows, dims, 'int32'), known: g.constant(t.known, dims, 'float32') };
+  const out = await runGraph(g, {
+    logits: model.decodeStep(ctx, rowUser, pre, 2, null, triples),
+    zn: model.outNorm.forward(model.decodeState(ctx, rowUser, pre, 2)),
+  }, { h: { data: Float32Array.from({ length: U * d }, () => rng.normal()), dims: [U, d] } });
+  const logits = out.logits as Float32Array, zn = out.zn as Float32Array;
+  const E = model.codeEmb.weight.data, V = model.tripleEmb!.data;
+  const dot = (r: number, table: Float32Array, row: number) => { let s = 0; for (let j = 0; j < d; j++) s += zn[r * d + j]! * table[row * d + j]!; return s; };
+  let newer = 0;
+  for (let r = 0; r < R; r++) {
+    const p = rowsNode[r]!, c0 = prefix[2 * r]! - off[0]!, c1 = prefix[2 * r + 1]! - off[1]!;
+    for (let c2 = 0; c2 < 3; c2++) {
+      const k = trie.child(2, p, c2);
+      const row = k < 0 ? -1 : trainedTrie.child(2, trainedTrie.child(1, trainedTrie.child(0, 0, c0), c1), c2);
+      const want = dot(r, E, off[2]! + c2) + (row >= 0 ? dot(r, V, row) : 0);
+      if (k >= 0 && row < 0) newer++;
+      assert.ok(Math.abs(logits[r * 3 + c2]! - want) < 1e-4, `row ${r} (${c0}-${c1}) code ${c2}: ${logits[r * 3 + c2]} vs ${want}`);
+    }
+  }
+  assert.equal(newer, U, 'the new triple (0-0-1) was scored through its code vector alone, once per user');
 });

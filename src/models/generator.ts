@@ -76,6 +76,16 @@ export interface GeneratorConfig {
    * output share the prefix vector e₀ + e₁ + pair (as SASRec ties its item table). Default false.
    */
   pairInput?: boolean;
+  /**
+   * A third-level code also gets a vector specific to its (c₀, c₁, c₂) prefix, added to the shared code
+   * vector, as the pair table does for the second level. Residual codes are shared across parents, so
+   * without it the third level — which mostly tells apart items that share a (c₀, c₁) prefix — can only
+   * do so through the shared vectors and the head state. `trainGenerator` turns it on by default and
+   * sets `tripleRows`; a config without it (bundles written before it existed) has none.
+   */
+  tripleVectors?: boolean;
+  /** With `tripleVectors`: the training catalogue's (c₀, c₁, c₂) prefix count (one table row each). */
+  tripleRows?: number;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -143,6 +153,8 @@ export interface ChildSlots {
   codes: Tensor;
   mask: Tensor;
   target: Tensor;
+  /** Third level with `tripleVectors`: each slot's row in the triple table [N, C]. */
+  rows?: Tensor;
 }
 
 /**
@@ -206,6 +218,47 @@ export function prefixChildren(trie: { tokens: Int32Array[]; childStart: Int32Ar
     }
   }
   return { width, codes, rows, known, mask };
+}
+
+/**
+ * Decode inputs of the third level with `tripleVectors`: for every depth-2 node of the current trie
+ * [nodes, C] its children's codes, their rows in the triple table and whether they have one (prefixes
+ * that appeared after training do not); `node` [rows] is each beam row's depth-2 node.
+ */
+export interface TripleChildren {
+  node: Tensor;
+  codes: Tensor;
+  rows: Tensor;
+  known: Tensor;
+}
+
+/**
+ * `TripleChildren` tables for a trie (current catalogue); rows are the depth-3 nodes of `trained`, the
+ * trie of the training catalogue (its depth-3 node order is the table's row order).
+ */
+export function tripleChildren(trie: PrefixTrieLike, trained: PrefixTrieLike): { width: number; nodes: number; codes: Int32Array; rows: Int32Array; known: Float32Array } {
+  const cs = trie.childStart[2]!, nodes = cs.length - 1;
+  let width = 1;
+  for (let p = 0; p < nodes; p++) width = Math.max(width, cs[p + 1]! - cs[p]!);
+  const codes = new Int32Array(nodes * width), rows = new Int32Array(nodes * width), known = new Float32Array(nodes * width);
+  for (let p = 0; p < nodes; p++) {
+    const q = trie.parent[1]![p]!;
+    const t1 = trained.child(1, trained.child(0, 0, trie.tokens[0]![q]!), trie.tokens[1]![p]!);
+    for (let j = 0, k = cs[p]!; k < cs[p + 1]!; j++, k++) {
+      const o = p * width + j, c2 = trie.tokens[2]![k]!, row = trained.child(2, t1, c2);
+      codes[o] = c2;
+      if (row >= 0) { rows[o] = row; known[o] = 1; }
+    }
+  }
+  return { width, nodes, codes, rows, known };
+}
+
+/** The parts of a `PrefixTrie` the table builders read. */
+export interface PrefixTrieLike {
+  tokens: Int32Array[];
+  childStart: Int32Array[];
+  parent: Int32Array[];
+  child(level: number, node: number, token: number): number;
 }
 
 /** What the encoder computes once per user and every decode step reuses. */
@@ -284,6 +337,7 @@ export class Generator extends Module {
   readonly headMlp: MLP;
   readonly outNorm: RMSNorm;
   readonly pairEmb: Parameter | null;
+  readonly tripleEmb: Parameter | null;
   readonly protoEmb: Parameter | null;
   readonly offsets: Int32Array;
 
@@ -313,6 +367,8 @@ export class Generator extends Module {
     if (this.pairHead && !(c.pairRows! > 0)) throw new Error('a pair-softmax generator needs pairRows (the training catalogue\'s prefix count)');
     const pairTableRows = this.pairHead ? c.pairRows! : c.codeSizes[0]! * (c.codeSizes[1] ?? 0);
     this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([pairTableRows, c.dModel], { init: { kind: 'normal', std } }) : null;
+    if (c.tripleVectors && L > 2 && !(c.tripleRows! > 0)) throw new Error('a generator with tripleVectors needs tripleRows (the training catalogue\'s (c₀, c₁, c₂) prefix count)');
+    this.tripleEmb = c.tripleVectors && L > 2 ? new Parameter([c.tripleRows!, c.dModel], { init: { kind: 'normal', std } }) : null;
   }
 
   get levels(): number { return this.c.codeSizes.length; }
@@ -451,8 +507,13 @@ export class Generator extends Module {
       // hierarchical softmax over the trie), so log P(item) is the sum of the levels' log-probs.
       const parent = l === 1 ? op.slice(tgt, 2, 0, 1).reshape([B * T]) : null;
       const slot = slots?.[l];
+      let slotLogits = slot ? this.levelLogits(zl, l, parent, slot.codes) : null;
+      if (slot && l === 2 && this.tripleEmb) {
+        if (!slot.rows) throw new Error('a generator with tripleVectors needs each third-level slot\'s table row');
+        slotLogits = slotLogits!.add(this.tripleDots(this.outNorm.forward(zl), slot.rows));
+      }
       const ce = slot
-        ? op.crossEntropy(this.levelLogits(zl, l, parent, slot.codes).add(slot.mask), slot.target, { weights: w })
+        ? op.crossEntropy(slotLogits!.add(slot.mask), slot.target, { weights: w })
         : op.crossEntropy(levelMasks ? this.levelLogits(zl, l, parent).add(levelMasks[l]!) : this.levelLogits(zl, l, parent), cls, { weights: w });
       total = total ? total.add(ce) : ce;
     }
@@ -475,7 +536,14 @@ export class Generator extends Module {
    * rowUser [N] picks each row's user context (so the context is never recomputed per beam);
    * prefix [N, level] holds the flat tokens decoded so far (null at level 0).
    */
-  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, children: PrefixChildren | null = null): Tensor {
+  decodeStep(ctx: Context, rowUser: Tensor, prefix: Tensor | null, level: number, children: PrefixChildren | null = null, triples: TripleChildren | null = null): Tensor {
+    if (level === 2 && this.tripleEmb) {
+      // z·e₂ for every code, plus the triple term at the row's prefix's children only.
+      if (!triples) throw new Error('a generator with tripleVectors decodes its third level from the triple-children tables');
+      const z = this.decodeState(ctx, rowUser, prefix, 2);
+      const dots = this.tripleDots(this.outNorm.forward(z), op.gather(triples.rows, triples.node)).mul(op.gather(triples.known, triples.node));
+      return op.scatterElementsAdd(this.levelLogits(z, 2), op.gather(triples.codes, triples.node), dots, 1);
+    }
     if (!(this.pairHead && level < 2)) return this.levelLogits(this.decodeState(ctx, rowUser, prefix, level), level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
     if (!children) throw new Error('a pair-softmax generator decodes its first two levels from the prefix-children tables');
     const g = rowUser.graph;
@@ -542,6 +610,11 @@ export class Generator extends Module {
       w = w.add(v.mul(op.unsqueeze(known, -1)));
     }
     return op.gemm(this.outNorm.forward(z), w, false, true);
+  }
+
+  /** zn [N, d] · tripleEmb[rows] for rows [N, C] → [N, C]. */
+  private tripleDots(zn: Tensor, rows: Tensor): Tensor {
+    return op.squeeze(op.gather(this.tripleEmb!.on(zn.graph), rows).matmul(op.unsqueeze(zn, -1)), -1);
   }
 
   /**
@@ -629,5 +702,8 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   const children = model.pairHead && level < 2
     ? { codes: g.input('child_codes', 'int32', [K0, 'width']), rows: g.input('child_rows', 'int32', [K0, 'width']), known: g.input('child_known', 'float32', [K0, 'width']), mask: g.input('child_mask', 'float32', [K0, 'width']) }
     : null;
-  return { logits: model.decodeStep(ctx, rowUser, prefix, level, children) };
+  const triples = level === 2 && model.tripleEmb
+    ? { node: g.input('triple_node', 'int32', ['rows']), codes: g.input('triple_codes', 'int32', ['nodes', 'twidth']), rows: g.input('triple_rows', 'int32', ['nodes', 'twidth']), known: g.input('triple_known', 'float32', ['nodes', 'twidth']) }
+    : null;
+  return { logits: model.decodeStep(ctx, rowUser, prefix, level, children, triples) };
 }

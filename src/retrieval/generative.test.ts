@@ -67,12 +67,12 @@ test('the lazy generator exports and decodes through the same beam search', asyn
   await gm.close();
 });
 
-for (const pairInput of [false, true]) {
-  test(`a pair-softmax generator (pair input ${pairInput}) trains and its exported graphs recommend only real items`, async () => {
+for (const [pairInput, tripleVectors] of [[false, false], [true, false], [false, true]]) {
+  test(`a pair-softmax generator (pair input ${pairInput}, triple vectors ${tripleVectors}) trains and its exported graphs recommend only real items`, async () => {
     const { split, codes, sizes } = await splitWithRandomCodes();
     const n = split.interactions.numItems;
     const base = { split, codes, codeSizes: sizes, maxLen: 10, epochs: 3, batchSize: 16, seed: 5, runtime: { threads: 1 } };
-    const { model, result } = await trainGenerator({ ...base, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1, pairSoftmax: true, pairInput } });
+    const { model, result } = await trainGenerator({ ...base, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1, pairSoftmax: true, pairInput, tripleVectors } });
     const losses = result.history.map((e) => e.loss);
     assert.ok(losses[2]! < losses[0]!, `loss falls: ${losses.join(', ')}`);
     assert.equal(model.protoEmb, null);
@@ -83,6 +83,15 @@ for (const pairInput of [false, true]) {
       const r = await gm.recommend({ users: U, items }, { k: 20, beam: 20 });
       for (let i = 0; i < U * 20; i++) assert.ok(r.items[i]! >= 0 && r.items[i]! < n, `result ${i}: ${r.items[i]}`);
       assert.equal(new Set(r.items.subarray(0, 20)).size, 20, 'distinct items');
+      if (tripleVectors) assert.equal(model.tripleEmb!.shape[0], model.c.tripleRows, 'one row per training (c₀, c₁, c₂) prefix');
+      // An item with a (c₀, c₁, c₂) prefix the tables have never seen is still reachable.
+      const taken = new Set(Array.from({ length: n }, (_, i) => codes.slice(i * 3, i * 3 + 3).join('-')));
+      let fresh = 0;
+      while (taken.has([fresh >> 5, (fresh >> 2) & 7, fresh & 3].join('-'))) fresh++;
+      const [added] = gm.addItems(['new'], Int32Array.from([fresh >> 5, (fresh >> 2) & 7, fresh & 3]));
+      const others = Array.from({ length: n }, (_, i) => i);
+      const only = await gm.recommend({ users: 1, items: items.subarray(0, T) }, { k: 1, beam: 4, exclude: () => others });
+      assert.equal(only.items[0], added);
     } finally {
       await gm.close();
     }

@@ -5,7 +5,7 @@
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -34,6 +34,9 @@ export class GenerativeModel {
   private numItems: number;
   private codes: Int32Array;
   private childCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
+  private tripleCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
+  /** `tripleVectors` models: the training catalogue's trie (its depth-3 nodes are the triple table's rows). */
+  private readonly trainedTrie: PrefixTrie | null;
   /** Pair-softmax models: the table row of each (c₀, c₁) prefix (`pairRowTable`), fixed at training. */
   private readonly pairRows: Int32Array | null;
   readonly offsets: Int32Array;
@@ -52,6 +55,17 @@ export class GenerativeModel {
     this.tokens = itemTokenTable(codes, this.numItems, c.codeSizes);
     this.trie = PrefixTrie.build(codes, this.numItems, c.codeSizes.length, c.codeSizes);
     this.pairRows = c.pairSoftmax && c.codeSizes.length > 1 ? GenerativeModel.pairRowsOf(c, codes) : null;
+    this.trainedTrie = c.tripleVectors && c.codeSizes.length > 2 ? GenerativeModel.trainedTrieOf(c, codes) : null;
+  }
+
+  /** A `tripleVectors` model's table rows are the training catalogue's depth-3 nodes. */
+  private static trainedTrieOf(c: GeneratorConfig, codes: Int32Array): PrefixTrie {
+    const L = c.codeSizes.length;
+    const trie = PrefixTrie.build(codes.subarray(0, c.numItems * L), c.numItems, L, c.codeSizes);
+    if (trie.nodeCount[3] !== c.tripleRows) {
+      throw new GenrecError('GENREC_E_BUNDLE', `the model has ${c.tripleRows} third-level rows but its training items' codes have ${trie.nodeCount[3]} (c₀, c₁, c₂) prefixes`, 'the codes do not belong to this model: retrain, or load the codes written with it');
+    }
+    return trie;
   }
 
   /**
@@ -139,6 +153,7 @@ export class GenerativeModel {
       for (const n of names) f[n] = ctx[n]!;
       if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
       if (children && level < 2) Object.assign(f, children);
+      if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(prefix, rows));
       return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
     }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
   }
@@ -151,6 +166,18 @@ export class GenerativeModel {
       this.childCache = { trie: this.trie, feeds: { child_codes: toOrt(t.codes, dims), child_rows: toOrt(t.rows, dims), child_known: toOrt(t.known, dims), child_mask: toOrt(t.mask, dims) } };
     }
     return this.childCache.feeds;
+  }
+
+  /** Third-level feeds of a `tripleVectors` model: per-node children tables (per trie) and each row's node. */
+  private tripleFeeds(prefix: Int32Array, rows: number): Record<string, ort.Tensor> {
+    if (this.tripleCache?.trie !== this.trie) {
+      const t = tripleChildren(this.trie, this.trainedTrie!), dims = [t.nodes, t.width];
+      this.tripleCache = { trie: this.trie, feeds: { triple_codes: toOrt(t.codes, dims), triple_rows: toOrt(t.rows, dims), triple_known: toOrt(t.known, dims) } };
+    }
+    const node = new Int32Array(rows);
+    const o0 = this.offsets[0]!, o1 = this.offsets[1]!;
+    for (let r = 0; r < rows; r++) node[r] = Math.max(0, this.trie.child(1, this.trie.child(0, 0, prefix[2 * r]! - o0), prefix[2 * r + 1]! - o1));
+    return { ...this.tripleCache.feeds, triple_node: toOrt(node, [rows]) };
   }
 
   /**

@@ -13,6 +13,8 @@ export class ChildSlotFeeds {
   readonly codes: Int32Array[];
   readonly mask: Float32Array[];
   readonly target: Int32Array[];
+  /** Each slot's node at depth l + 1 (the row of a per-node table such as the generator's triple table). */
+  readonly nodes: Int32Array[];
 
   constructor(private readonly trie: PrefixTrie, numItems: number, readonly rows: number) {
     const L = trie.depth;
@@ -31,6 +33,7 @@ export class ChildSlotFeeds {
     this.codes = this.width.map((w) => new Int32Array(rows * w));
     this.mask = this.width.map((w) => new Float32Array(rows * w));
     this.target = this.width.map(() => new Int32Array(rows));
+    this.nodes = this.width.map((w) => new Int32Array(rows * w));
   }
 
   /** The depth-l node of each target (item token, 0 = none → -1), e.g. for a dense mask. */
@@ -44,13 +47,14 @@ export class ChildSlotFeeds {
   fill(level: number, targets: Int32Array): void {
     const C = this.width[level]!, cs = this.trie.childStart[level]!, tok = this.trie.tokens[level]!;
     const up = this.ancestors[level]!, down = this.ancestors[level + 1]!;
-    const codes = this.codes[level]!, mask = this.mask[level]!, target = this.target[level]!;
+    const codes = this.codes[level]!, mask = this.mask[level]!, target = this.target[level]!, nodes = this.nodes[level]!;
     for (let i = 0; i < this.rows; i++) {
       const t = targets[i]!;
       const p = t > 0 ? up[t - 1]! : 0;
       const start = cs[p]!, n = t > 0 ? cs[p + 1]! - start : 1;
       for (let j = 0; j < C; j++) {
         codes[i * C + j] = tok[start + Math.min(j, n - 1)]!;
+        nodes[i * C + j] = start + Math.min(j, n - 1);
         mask[i * C + j] = j < n ? 0 : -1e9;
       }
       target[i] = t > 0 ? down[t - 1]! - start : 0;

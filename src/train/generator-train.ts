@@ -61,7 +61,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const inter = o.split.interactions;
   const B = o.batchSize ?? 64, T = o.maxLen, L = o.codeSizes.length;
   const cfg: GeneratorConfig = {
-    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16, pairSoftmax: true,
+    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16, pairSoftmax: true, tripleVectors: true,
     ...o.model, codeSizes: o.codeSizes, numItems: inter.numItems, maxLen: T,
   };
   const table = itemTokenTable(o.codes, inter.numItems, o.codeSizes);
@@ -73,6 +73,9 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   // (the trie's depth-2 nodes, in order: a target's row is its depth-2 ancestor).
   const pairs = cfg.pairSoftmax && L > 1 ? prefixPairs(trie) : null;
   if (pairs) cfg.pairRows = pairs.length / 2;
+  // Third-level vectors: one row per (c₀, c₁, c₂) prefix, in the trie's depth-3 node order.
+  const triples = cfg.tripleVectors === true && L > 2;
+  if (triples) cfg.tripleRows = trie.nodeCount[3]!;
   const model = new Generator(cfg).initialize(o.seed);
   const step = await TrainStep.compile({
     module: model,
@@ -95,12 +98,12 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
       if (pairs) {
         const rowOf = g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32');
         h.pairRowOf = rowOf;
-        const slots = slotFeeds.width.map((C, l) => (l < 2 ? null : slotInputs(g, l, N, C)));
+        const slots = slotFeeds.width.map((C, l) => (l < 2 ? null : slotInputs(g, l, N, C, triples && l === 2)));
         const pairHead = { pairs: g.constant(pairs, [pairs.length / 2, 2], 'int32'), rowOf, target: g.input('pair_target', 'int32', [N]), labelSmoothing: o.labelSmoothing ?? 0 };
         return { loss: model.loss(h, targets, weights, undefined, slots, pairHead) };
       }
       const mask0 = g.input('level_mask_0', 'float32', [N, o.codeSizes[0]!]);
-      const slots = slotFeeds.width.map((C, l) => (l === 0 ? null : slotInputs(g, l, N, C)));
+      const slots = slotFeeds.width.map((C, l) => (l === 0 ? null : slotInputs(g, l, N, C, triples && l === 2)));
       return { loss: model.loss(h, targets, weights, [mask0], slots) };
     },
   });
@@ -140,6 +143,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         feeds[`slot_codes_${l}`] = { data: slotFeeds.codes[l]!, dims: [B * T, C] };
         feeds[`slot_mask_${l}`] = { data: slotFeeds.mask[l]!, dims: [B * T, C] };
         feeds[`slot_target_${l}`] = { data: slotFeeds.target[l]!, dims: [B * T] };
+        if (triples && l === 2) feeds.slot_rows_2 = { data: slotFeeds.nodes[l]!, dims: [B * T, C] };
       }
       if (cfg.numEventTypes > 0) { for (let i = 0; i < B * T; i++) types[i] = b.types[i]!; feeds.types = { data: types, dims }; }
       if (cfg.gapBuckets > 0) { for (let i = 0; i < B * T; i++) gaps[i] = gapBucket(b.gaps[i]!, cfg.gapBuckets); feeds.gaps = { data: gaps, dims }; }
@@ -162,7 +166,10 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   return { model, result };
 }
 
-/** Graph inputs of level l's child slots for N targets of at most C children. */
-function slotInputs(g: Graph, l: number, N: number, C: number): ChildSlots {
-  return { codes: g.input(`slot_codes_${l}`, 'int32', [N, C]), mask: g.input(`slot_mask_${l}`, 'float32', [N, C]), target: g.input(`slot_target_${l}`, 'int32', [N]) };
+/** Graph inputs of level l's child slots for N targets of at most C children (and their table rows). */
+function slotInputs(g: Graph, l: number, N: number, C: number, rows = false): ChildSlots {
+  return {
+    codes: g.input(`slot_codes_${l}`, 'int32', [N, C]), mask: g.input(`slot_mask_${l}`, 'float32', [N, C]), target: g.input(`slot_target_${l}`, 'int32', [N]),
+    ...(rows ? { rows: g.input(`slot_rows_${l}`, 'int32', [N, C]) } : {}),
+  };
 }

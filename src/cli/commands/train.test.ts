@@ -31,10 +31,11 @@ test('genrec train takes epochs and batch size from the config (GENREC_TRAIN_*) 
   assert.equal(curves.stepLoss.length, 3, 'train.batchSize from the environment');
   assert.equal(manifest.model.config.pairSoftmax, true, 'the generator default: one softmax over the prefixes');
   assert.ok(manifest.model.config.pairRows > 0, 'its compact prefix table');
+  assert.ok(manifest.model.config.tripleRows > 0, 'its third-level table');
   assert.ok(manifest.files.tokenizer, 'the bundle carries the tokenizer');
 });
 
-for (const [flag, value] of [['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes']] as const) {
+for (const [flag, value] of [['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe']] as const) {
   test(`genrec train: a bad ${flag} is a usage error (exit 2) that names the flag`, (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));
