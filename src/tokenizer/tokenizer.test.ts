@@ -146,8 +146,10 @@ test('balanced assignment spreads codes at least as evenly', async () => {
 });
 
 test('K from catalogue size', () => {
-  assert.equal(autoCodebookSize(1_000_000), 256);
+  assert.equal(autoCodebookSize(1_000_000), 1024);
+  assert.equal(autoCodebookSize(12_101), 512);
   assert.equal(autoCodebookSize(10_000), 256);
+  assert.equal(autoCodebookSize(3_706), 128);
   assert.equal(autoCodebookSize(1000), 32);
   assert.equal(autoCodebookSize(5), 16);
 });

@@ -40,13 +40,13 @@ export const DEFAULT_TOKENIZER_CONFIG: Readonly<TokenizerConfig> = Object.freeze
 });
 
 /**
- * K from the catalogue size: 256 from ~8k items up (the usual setting for 10k–1M catalogues); smaller
- * catalogues get the power of two nearest n/32 (at least 16), so first-level codes hold tens of items
- * rather than a handful.
+ * K from the catalogue size: the power of two nearest n/32, between 16 and 1024, so a first-level code
+ * holds tens of items and the (c₀, c₁) prefixes — the generator's joint softmax — name most items on
+ * their own (on Beauty, 12k items: 88% of items have a prefix to themselves at K 512, 50% at K 256, which
+ * lost 4–5% Recall and NDCG@10 in docs/results.md G43). The cap keeps the first level's softmax small.
  */
 export function autoCodebookSize(n: number): number {
-  if (n >= 8192) return 256;
-  return Math.max(16, 2 ** Math.round(Math.log2(Math.max(1, n / 32))));
+  return Math.min(1024, Math.max(16, 2 ** Math.round(Math.log2(Math.max(1, n / 32)))));
 }
 
 export interface LevelReport {
