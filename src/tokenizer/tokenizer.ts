@@ -42,7 +42,7 @@ export const DEFAULT_TOKENIZER_CONFIG: Readonly<TokenizerConfig> = Object.freeze
 /**
  * K from the catalogue size: the power of two nearest n/32, between 16 and 1024, so a first-level code
  * holds tens of items and the (c₀, c₁) prefixes — the generator's joint softmax — name most items on
- * their own (on Beauty, 12k items: 88% of items have a prefix to themselves at K 512, 50% at K 256, which
+ * their own (on Beauty, 12k items: 79% of items have a prefix to themselves at K 512, 50% at K 256, which
  * lost 4–5% Recall and NDCG@10 in docs/results.md G43). The cap keeps the first level's softmax small.
  */
 export function autoCodebookSize(n: number): number {
