@@ -510,7 +510,7 @@ export class Generator extends Module {
       let slotLogits = slot ? this.levelLogits(zl, l, parent, slot.codes) : null;
       if (slot && l === 2 && this.tripleEmb) {
         if (!slot.rows) throw new Error('a generator with tripleVectors needs each third-level slot\'s table row');
-        slotLogits = slotLogits!.add(this.tripleDots(this.outNorm.forward(zl), slot.rows));
+        slotLogits = slotLogits!.add(tableDots(this.tripleEmb.on(g), this.outNorm.forward(zl), slot.rows));
       }
       const ce = slot
         ? op.crossEntropy(slotLogits!.add(slot.mask), slot.target, { weights: w })
@@ -541,8 +541,7 @@ export class Generator extends Module {
       // z·e₂ for every code, plus the triple term at the row's prefix's children only.
       if (!triples) throw new Error('a generator with tripleVectors decodes its third level from the triple-children tables');
       const z = this.decodeState(ctx, rowUser, prefix, 2);
-      const dots = this.tripleDots(this.outNorm.forward(z), op.gather(triples.rows, triples.node)).mul(op.gather(triples.known, triples.node));
-      return op.scatterElementsAdd(this.levelLogits(z, 2), op.gather(triples.codes, triples.node), dots, 1);
+      return addChildDots(this.levelLogits(z, 2), this.tripleEmb.on(rowUser.graph), this.outNorm.forward(z), triples, triples.node);
     }
     if (!(this.pairHead && level < 2)) return this.levelLogits(this.decodeState(ctx, rowUser, prefix, level), level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
     if (!children) throw new Error('a pair-softmax generator decodes its first two levels from the prefix-children tables');
@@ -563,9 +562,7 @@ export class Generator extends Module {
     // Second level: z·e₁ for every code, plus the pair term at the chosen code's children only.
     if (!this.pairEmb) return s1;
     const parent = op.slice(prefix!, 1, 0, 1).reshape([-1]).sub(g.scalar(this.offsets[0]!, 'int32'));
-    const rows = op.gather(children.rows, parent); // [N, C]
-    const dots = op.squeeze(op.gather(this.pairEmb.on(g), rows).matmul(op.unsqueeze(zn, -1)), -1).mul(op.gather(children.known, parent));
-    return op.scatterElementsAdd(s1, op.gather(children.codes, parent), dots, 1);
+    return addChildDots(s1, this.pairEmb.on(g), zn, children, parent);
   }
 
   /**
@@ -612,11 +609,6 @@ export class Generator extends Module {
     return op.gemm(this.outNorm.forward(z), w, false, true);
   }
 
-  /** zn [N, d] · tripleEmb[rows] for rows [N, C] → [N, C]. */
-  private tripleDots(zn: Tensor, rows: Tensor): Tensor {
-    return op.squeeze(op.gather(this.tripleEmb!.on(zn.graph), rows).matmul(op.unsqueeze(zn, -1)), -1);
-  }
-
   /**
    * Compact pair-table rows of flat prefixes c₀·K₁ + c₁ (any shape): rowOf[prefix], and `known` (float,
    * same shape) 0 for a prefix without a row — its pair term must be zeroed.
@@ -650,9 +642,23 @@ export class Generator extends Module {
     // Rows parent·K + c for each candidate c: [N, C] indices → [N, C, d] vectors → batched mat-vec with z.
     const first = parentToken.sub(g.scalar(this.offsets[0]!, 'int32')).mul(g.scalar(K, 'int32'));
     const candidates = children ?? g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32');
-    const rows = op.gather(this.pairEmb.on(g), op.unsqueeze(first, -1).add(candidates));
-    return logits.add(op.squeeze(rows.matmul(op.unsqueeze(zn, -1)), -1));
+    return logits.add(tableDots(this.pairEmb.on(g), zn, op.unsqueeze(first, -1).add(candidates)));
   }
+}
+
+/** zn [N, d] · table[rows] for table rows [N, C] → [N, C]: scores of a few per-row candidate vectors. */
+function tableDots(table: Tensor, zn: Tensor, rows: Tensor): Tensor {
+  return op.squeeze(op.gather(table, rows).matmul(op.unsqueeze(zn, -1)), -1);
+}
+
+/**
+ * Decode: `base` [N, K] code scores plus zn·table[row] at each beam row's children, read from per-key
+ * children tables [keys, C] (`codes`, `rows`, `known` 1/0) by each row's key [N] — a first-level code
+ * for the pair table, a depth-2 trie node for the triple table. Unknown children (no table row) add 0.
+ */
+function addChildDots(base: Tensor, table: Tensor, zn: Tensor, children: { codes: Tensor; rows: Tensor; known: Tensor }, key: Tensor): Tensor {
+  const dots = tableDots(table, zn, op.gather(children.rows, key)).mul(op.gather(children.known, key));
+  return op.scatterElementsAdd(base, op.gather(children.codes, key), dots, 1);
 }
 
 /** Names of the context tensors passed from the encode graph to the decode graphs. */

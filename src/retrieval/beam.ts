@@ -9,9 +9,10 @@ import type { PrefixTrie } from '../tokenizer/index.js';
 
 /**
  * Logits [N, K_level] of the next code for N rows (beam prefixes of their users). The search normalises
- * them over each prefix's valid children (a softmax over the trie, as in training).
+ * them over each prefix's valid children (a softmax over the trie, as in training). `rowNode` [N] is each
+ * row's prefix node at depth `level` of the search's trie (0 = the root at level 0).
  */
-export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number) => Promise<Float32Array>;
+export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array) => Promise<Float32Array>;
 
 export interface BeamOptions {
   beam: number;
@@ -111,19 +112,20 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
   for (let level = 0; level < L; level++) {
     let rows = 0;
     for (let u = 0; u < users; u++) rows += count[u]!;
-    const rowUser = new Int32Array(rows);
+    const rowUser = new Int32Array(rows), rowNode = new Int32Array(rows);
     const prefix = new Int32Array(rows * level);
     const rowOf = new Int32Array(users * W);
     let r = 0;
     for (let u = 0; u < users; u++) {
       for (let j = 0; j < count[u]!; j++, r++) {
         rowUser[r] = u;
+        rowNode[r] = node[u * W + j]!;
         rowOf[u * W + j] = r;
         for (let l = 0; l < level; l++) prefix[r * level + l] = tokens[(u * W + j) * L + l]!;
       }
     }
     if (rows === 0) break;
-    const logits = await decode(level, rowUser, prefix, rows);
+    const logits = await decode(level, rowUser, prefix, rows, rowNode);
     const K = logits.length / rows;
     const start = trie.childStart[level]!, codeOf = trie.tokens[level]!, leaves = trie.leafStart[level + 1]!;
 

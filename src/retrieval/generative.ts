@@ -148,12 +148,12 @@ export class GenerativeModel {
     const ctx = await this.encode.run(feeds);
     const names = contextNames(c);
     const children = this.pairRows ? this.childFeeds() : null;
-    return beamSearch(this.trie, U, async (level, rowUser, prefix, rows) => {
+    return beamSearch(this.trie, U, async (level, rowUser, prefix, rows, rowNode) => {
       const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
       for (const n of names) f[n] = ctx[n]!;
       if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
       if (children && level < 2) Object.assign(f, children);
-      if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(prefix, rows));
+      if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(), { triple_node: toOrt(rowNode, [rows]) });
       return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
     }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
   }
@@ -168,16 +168,13 @@ export class GenerativeModel {
     return this.childCache.feeds;
   }
 
-  /** Third-level feeds of a `tripleVectors` model: per-node children tables (per trie) and each row's node. */
-  private tripleFeeds(prefix: Int32Array, rows: number): Record<string, ort.Tensor> {
+  /** Third-level children tables of a `tripleVectors` model, per current trie (rows are indexed by the beam's depth-2 nodes). */
+  private tripleFeeds(): Record<string, ort.Tensor> {
     if (this.tripleCache?.trie !== this.trie) {
       const t = tripleChildren(this.trie, this.trainedTrie!), dims = [t.nodes, t.width];
       this.tripleCache = { trie: this.trie, feeds: { triple_codes: toOrt(t.codes, dims), triple_rows: toOrt(t.rows, dims), triple_known: toOrt(t.known, dims) } };
     }
-    const node = new Int32Array(rows);
-    const o0 = this.offsets[0]!, o1 = this.offsets[1]!;
-    for (let r = 0; r < rows; r++) node[r] = Math.max(0, this.trie.child(1, this.trie.child(0, 0, prefix[2 * r]! - o0), prefix[2 * r + 1]! - o1));
-    return { ...this.tripleCache.feeds, triple_node: toOrt(node, [rows]) };
+    return this.tripleCache.feeds;
   }
 
   /**
