@@ -145,6 +145,26 @@ test('balanced assignment spreads codes at least as evenly', async () => {
   assert.ok(e(bal) >= e(plain) - 0.01, `balanced ${e(bal)} vs plain ${e(plain)}`);
 });
 
+test('a level where one code would take most items is refitted so the crowded items share the codes', async () => {
+  // 90% of the rows sit in a tiny ball at the origin, 10% far out: k-means++ seeds mostly on the far rows
+  // and Lloyd leaves the whole ball in one code (the ml-1m third-level collapse in miniature).
+  const n = 3000, d = 16, x = new Float32Array(n * d);
+  let seed = 1;
+  const normal = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; const u = (seed + 1) / 2 ** 31; seed = (seed * 1103515245 + 12345) % 2 ** 31; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * seed / 2 ** 31); };
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] = normal() * (i < 0.9 * n ? 0.001 : 1);
+  const share = (r: FitResult) => {
+    const cnt = new Map<number, number>();
+    for (let i = 0; i < n; i++) cnt.set(r.ids.codes[i * 2]!, (cnt.get(r.ids.codes[i * 2]!) ?? 0) + 1);
+    return Math.max(...cnt.values()) / n;
+  };
+  const plain = await fit(x, n, { levels: 1, codebookSize: 32, maxCodeShare: 1 }, d);
+  const fixed = await fit(x, n, { levels: 1, codebookSize: 32 }, d);
+  assert.ok(share(plain) > 0.85, `without the refit one code takes ${share(plain)} of the items`);
+  assert.ok(share(fixed) <= 0.5, `with it the largest code takes ${share(fixed)}`);
+  assert.ok(fixed.report.levels[0]!.entropy > 0.7 && plain.report.levels[0]!.entropy < 0.3, `entropy ${plain.report.levels[0]!.entropy} → ${fixed.report.levels[0]!.entropy}`);
+  await assert.rejects(fit(x, n, { maxCodeShare: 0 }, d), expectCode('GENREC_E_TOKENIZER_CONFIG'));
+});
+
 test('K from catalogue size', () => {
   assert.equal(autoCodebookSize(1_000_000), 1024);
   assert.equal(autoCodebookSize(12_101), 512);

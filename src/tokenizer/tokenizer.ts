@@ -30,13 +30,18 @@ export interface TokenizerConfig {
   sampleSize: number;
   /** Rows for k-means++ seeding; 0 = min(sample, 16·K, 8192) (its Gram matrix is rows² floats). */
   initSample: number;
+  /**
+   * Largest share of the fitting sample one code of a level may take; beyond it the crowded code's rows
+   * get more codes and the level is refitted (`KMeansOptions.maxShare`). 1 = off.
+   */
+  maxCodeShare: number;
   /** Vocabulary of the de-duplication level; 0 = K. Widened at fit time if duplicates need more. */
   dedupCapacity: number;
   seed: number;
 }
 
 export const DEFAULT_TOKENIZER_CONFIG: Readonly<TokenizerConfig> = Object.freeze({
-  levels: 3, codebookSize: 0, balanced: false, maxIters: 20, tol: 1e-4, sampleSize: 0, initSample: 0, dedupCapacity: 0, seed: 1,
+  levels: 3, codebookSize: 0, balanced: false, maxIters: 20, tol: 1e-4, sampleSize: 0, initSample: 0, maxCodeShare: 0.5, dedupCapacity: 0, seed: 1,
 });
 
 /**
@@ -108,6 +113,7 @@ export function resolveConfig(n: number, cfg: Partial<TokenizerConfig>): Tokeniz
   if (c.levels * Math.log2(c.codebookSize) > 53) throw bad(`K^L = ${c.codebookSize}^${c.levels} is too large (must be ≤ 2^53)`);
   if (!Number.isInteger(c.maxIters) || c.maxIters < 1) throw bad(`maxIters must be ≥ 1, got ${c.maxIters}`);
   if (!Number.isInteger(c.dedupCapacity) || c.dedupCapacity < 1) throw bad(`dedupCapacity must be ≥ 1, got ${c.dedupCapacity}`);
+  if (!(c.maxCodeShare > 0 && c.maxCodeShare <= 1)) throw bad(`maxCodeShare must be in (0, 1], got ${c.maxCodeShare}`);
   if (!c.sampleSize) c.sampleSize = 256 * c.codebookSize;
   if (!c.initSample) c.initSample = Math.max(c.codebookSize, Math.min(16 * c.codebookSize, 8192));
   c.sampleSize = Math.min(n, c.sampleSize);
@@ -196,7 +202,7 @@ export class ResidualTokenizer {
         const stage = `fit level ${l + 1}/${L}`;
         progress(stage, 0, c.maxIters);
         const res = await fitKMeans(assigner, R, S, dim, {
-          k: K, maxIters: c.maxIters, tol: c.tol, balanced: c.balanced, initSample: c.initSample, seed: mix32(c.seed, l + 1),
+          k: K, maxIters: c.maxIters, tol: c.tol, balanced: c.balanced, initSample: c.initSample, maxShare: c.maxCodeShare, seed: mix32(c.seed, l + 1),
         }, (it) => progress(stage, it, c.maxIters));
         progress(stage, c.maxIters, c.maxIters);
         codebooks.set(res.centroids, l * K * dim);
