@@ -33,6 +33,8 @@ export interface KMeansResult {
   /** 1 for codes that could not be seeded (fewer distinct points than k). */
   dead: Uint8Array;
   iterations: number;
+  /** Times a crowded code's rows were shared out among more codes (`maxShare`). */
+  refits: number;
   /** Σ squared distance to the assigned centroid, final assignment. */
   inertia: number;
   /** Final assignment of each row and its squared distance to that centroid. */
@@ -131,11 +133,12 @@ export async function fitKMeans(assigner: Assigner, x: Float32Array, n: number, 
   // crowded rows sit close together, and a centre moved among them is pulled out again by far-away rows
   // that are nearer to it than to their own centre. So the crowded rows get their share of the codes and
   // are clustered among themselves; the other centres stay, and every row then takes its nearest code.
-  for (let round = 0; round < 4 && live > 2; round++) {
+  let refits = 0;
+  for (; refits < 4 && live > 2; refits++) {
     const big = largestCode(codes, n, counts);
     if (counts[big]! <= (o.maxShare ?? 1) * n) break;
     const give = Math.min(live - 1, Math.max(1, Math.round(live * counts[big]! / n) - 1));
-    const { rows, group } = splitCrowded(st, big, give, new Rng(mix32(o.seed, round + 7)));
+    const { rows, group } = splitCrowded(st, big, give, new Rng(mix32(o.seed, refits + 7)));
     const sub = new Float32Array(rows.length * d);
     rows.forEach((i, j) => sub.set(x.subarray(i * d, i * d + d), j * d));
     const others = Uint8Array.from(dead, (v, c) => (v || !group.has(c) ? 1 : 0));
@@ -147,7 +150,7 @@ export async function fitKMeans(assigner: Assigner, x: Float32Array, n: number, 
     for (let i = 0; i < n; i++) inertia += err[i]!;
   }
   if (o.balanced && live > 1) inertia = await balancePrices(assigner, x, n, d, centroids, lambda, dead, codes, err, bias, counts, inertia);
-  return { centroids, lambda, dead, iterations: it, inertia, codes, err };
+  return { centroids, lambda, dead, iterations: it, refits, inertia, codes, err };
 }
 
 interface LloydState {

@@ -209,6 +209,7 @@ export class ResidualTokenizer {
         lambda.set(res.lambda, l * K);
         dead.set(res.dead, l * K);
         iterations[l] = res.iterations;
+        if (res.refits > 0) log.info({ level: l + 1, refits: res.refits, maxCodeShare: c.maxCodeShare }, 'tokenizer: one code took most of a level; its items were shared out among more codes');
         if (log.isLevelEnabled('debug')) {
           const cnt = new Int32Array(K);
           for (let i = 0; i < S; i++) cnt[res.codes[i]!]!++;
