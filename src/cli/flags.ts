@@ -38,3 +38,10 @@ export function positiveFlag(flag: string, v: string, example: number): number {
   if (!Number.isFinite(n) || !(n > 0)) throw usage(flag, 'a positive number', v, example);
   return n;
 }
+
+/** A probability p with 0 ≤ p < 1 (e.g. a dropout rate). */
+export function probabilityFlag(flag: string, v: string, example: number): number {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < 0 || n >= 1) throw usage(flag, 'a number in [0, 1)', v, example);
+  return n;
+}

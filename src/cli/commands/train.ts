@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { optionalBoolFlag, optionalIntFlag, positiveFlag } from '../flags.js';
+import { optionalBoolFlag, optionalIntFlag, positiveFlag, probabilityFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
@@ -47,7 +47,7 @@ export function register(program: Command): void {
     .option('--d-model <n>', 'model width')
     .option('--layers <n>', 'transformer blocks')
     .option('--heads <n>', 'attention heads')
-    .option('--dropout <p>', 'dropout probability (default 0.3)')
+    .option('--dropout <p>', 'dropout probability (default 0.3; dense long-history data such as MovieLens-1M trains better with 0.1)')
     .option('--pair-softmax <bool>', 'one softmax over the (c₀, c₁) prefixes for the first two code levels (default true; false = chained per-level softmax)')
     .option('--triple-vectors <bool>', 'third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)')
     .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
@@ -80,7 +80,7 @@ export function register(program: Command): void {
         ...(opts.dModel ? { dModel: optionalIntFlag('d-model', opts.dModel)! } : {}),
         ...(opts.layers ? { nLayer: optionalIntFlag('layers', opts.layers)! } : {}),
         ...(opts.heads ? { nHead: optionalIntFlag('heads', opts.heads)! } : {}),
-        ...(opts.dropout ? { dropout: Number(opts.dropout) } : {}),
+        ...(opts.dropout !== undefined ? { dropout: probabilityFlag('dropout', opts.dropout, 0.1) } : {}),
         ...(opts.prototypes ? { firstLevelPrototypes: optionalIntFlag('prototypes', opts.prototypes)! } : {}),
         ...(opts.embStd !== undefined ? { embStd: positiveFlag('emb-std', opts.embStd, 0.125) } : {}),
         ...(opts.pairSoftmax !== undefined ? { pairSoftmax: optionalBoolFlag('pair-softmax', opts.pairSoftmax)! } : {}),
