@@ -34,6 +34,7 @@ const MODEL_OPTIONS = [
   { flags: '--pair-softmax <bool>', description: 'genrec: one softmax over the catalogue\'s (c₀, c₁) prefixes for the first two levels (default true; false = chained per-level softmax)' },
   { flags: '--label-smoothing <x>', description: 'genrec: label smoothing of the pair softmax (default 0)' },
   { flags: '--codebook-size <n>', description: 'genrec: codes per semantic-ID level (default from the catalogue size)' },
+  { flags: '--max-code-share <x>', description: 'genrec tokenizer: largest share of items one code of a level may take before the level is refitted (default 0.5; 1 = never)' },
   { flags: '--triple-vectors <bool>', description: 'genrec: third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)' },
   { flags: '--pair-input <bool>', description: 'genrec: add the prefix\'s pair vector (tied to the output) to each history item\'s input (default false)' },
   { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },

@@ -124,7 +124,9 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     ...(n('labelSmoothing') !== undefined ? { labelSmoothing: n('labelSmoothing')! } : {}),
     ...(options.windows !== undefined ? { windows: windowsOption(options.windows) } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
-    ...(n('codebookSize') !== undefined ? { tokenizer: { codebookSize: n('codebookSize')! } } : {}),
+    ...(n('codebookSize') !== undefined || n('maxCodeShare') !== undefined ? {
+      tokenizer: { ...(n('codebookSize') !== undefined ? { codebookSize: n('codebookSize')! } : {}), ...(n('maxCodeShare') !== undefined ? { maxCodeShare: n('maxCodeShare')! } : {}) },
+    } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
   };
 }
