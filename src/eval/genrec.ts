@@ -115,6 +115,9 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (pairSoftmax !== undefined) model.pairSoftmax = pairSoftmax;
   const tripleVectors = boolOption('triple-vectors', options.tripleVectors);
   if (tripleVectors !== undefined) model.tripleVectors = tripleVectors;
+  const tokenizer: Partial<TokenizerConfig> = {};
+  if (n('codebookSize') !== undefined) tokenizer.codebookSize = n('codebookSize')!;
+  if (n('maxCodeShare') !== undefined) tokenizer.maxCodeShare = n('maxCodeShare')!;
   return {
     model,
     ...(n('batchSize') !== undefined ? { batchSize: n('batchSize')! } : {}),
@@ -124,9 +127,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     ...(n('labelSmoothing') !== undefined ? { labelSmoothing: n('labelSmoothing')! } : {}),
     ...(options.windows !== undefined ? { windows: windowsOption(options.windows) } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
-    ...(n('codebookSize') !== undefined || n('maxCodeShare') !== undefined ? {
-      tokenizer: { ...(n('codebookSize') !== undefined ? { codebookSize: n('codebookSize')! } : {}), ...(n('maxCodeShare') !== undefined ? { maxCodeShare: n('maxCodeShare')! } : {}) },
-    } : {}),
+    ...(Object.keys(tokenizer).length ? { tokenizer } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
   };
 }

@@ -204,10 +204,15 @@ async function lloyd(assigner: Assigner, st: LloydState, maxIters: number, tol: 
   return { inertia, iterations: it };
 }
 
-/** The code holding the most rows (fills `counts`). */
-function largestCode(codes: Int32Array, n: number, counts: Int32Array): number {
+/** Rows per code of the first n rows' assignment, into `counts`. */
+function countCodes(codes: Int32Array, n: number, counts: Int32Array): void {
   counts.fill(0);
   for (let i = 0; i < n; i++) counts[codes[i]!]!++;
+}
+
+/** The code holding the most rows (fills `counts`). */
+function largestCode(codes: Int32Array, n: number, counts: Int32Array): number {
+  countCodes(codes, n, counts);
   let big = 0;
   for (let c = 1; c < counts.length; c++) if (counts[c]! > counts[big]!) big = c;
   return big;
@@ -253,8 +258,7 @@ function reseedEmpty(x: Float32Array, d: number, n: number, codes: Int32Array, e
 
 /** Unevenness of code use: Σ count² relative to perfectly even use (1 = even; K·… when all in one code). */
 function crowding(codes: Int32Array, n: number, counts: Int32Array, live: number): number {
-  counts.fill(0);
-  for (let i = 0; i < n; i++) counts[codes[i]!]!++;
+  countCodes(codes, n, counts);
   let sq = 0;
   for (let c = 0; c < counts.length; c++) sq += counts[c]! * counts[c]!;
   return sq / ((n * n) / live);

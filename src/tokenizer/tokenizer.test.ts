@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { GenrecError } from '../engine/errors.js';
+import { Rng } from '../engine/random.js';
 import { ResidualTokenizer, autoCodebookSize, syntheticClusteredVectors, type FitResult } from './index.js';
 
 const DIM = 32;
@@ -149,9 +150,8 @@ test('a level where one code would take most items is refitted so the crowded it
   // 90% of the rows sit in a tiny ball at the origin, 10% far out: k-means++ seeds mostly on the far rows
   // and Lloyd leaves the whole ball in one code (the ml-1m third-level collapse in miniature).
   const n = 3000, d = 16, x = new Float32Array(n * d);
-  let seed = 1;
-  const normal = () => { seed = (seed * 1103515245 + 12345) % 2 ** 31; const u = (seed + 1) / 2 ** 31; seed = (seed * 1103515245 + 12345) % 2 ** 31; return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * seed / 2 ** 31); };
-  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] = normal() * (i < 0.9 * n ? 0.001 : 1);
+  const rng = new Rng(1);
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) x[i * d + j] = rng.normal() * (i < 0.9 * n ? 0.001 : 1);
   const share = (r: FitResult) => {
     const cnt = new Map<number, number>();
     for (let i = 0; i < n; i++) cnt.set(r.ids.codes[i * 2]!, (cnt.get(r.ids.codes[i * 2]!) ?? 0) + 1);
