@@ -61,7 +61,7 @@ export const quality: BenchSuite = {
   ],
   async run(opts) {
     const { GenrecError, log } = await import('../src/engine/index.js');
-    const { loadDataset, leaveOneOut } = await import('../src/data/index.js');
+    const { loadDataset, leaveOneOut, positiveOnly } = await import('../src/data/index.js');
     const { evaluate, flatMetrics, meanOverRuns, modelFactories, qualityMarkdown } = await import('../src/eval/index.js');
     const { RunDir } = await import('../src/train/index.js');
 
@@ -83,7 +83,8 @@ export const quality: BenchSuite = {
     const runtime = threads > 0 ? { threads } : undefined;
 
     const t0 = performance.now();
-    const ds = await loadDataset({ format: String(opts.format ?? 'auto') as 'auto', path: String(opts.path), ...(opts.dataset ? { label: String(opts.dataset) } : {}) });
+    // Engagements only, as `genrec train` reads them (the public datasets have no negative feedback).
+    const ds = positiveOnly(await loadDataset({ format: String(opts.format ?? 'auto') as 'auto', path: String(opts.path), ...(opts.dataset ? { label: String(opts.dataset) } : {}) }));
     const label = String(opts.dataset ?? ds.label);
     const split = leaveOneOut(ds.interactions);
     const inter = split.interactions;

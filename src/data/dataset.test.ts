@@ -47,10 +47,12 @@ describe('buildInteractions', () => {
 });
 
 describe('dataset transforms', () => {
-  it('keeps positive feedback only and compacts ids', async () => {
+  it('keeps engagements (positive weight) only and compacts ids', async () => {
     const e = new EventColumnsBuilder('t', { timestamps: true, values: false });
     e.add('u1', 'a', 'view', 1); e.add('u1', 'b', 'skip', 2); e.add('u2', 'c', 'dislike', 1); e.add('u1', 'd', 'like', 3);
-    const ds = await datasetFromData({ label: 't', events: e.build() });
+    e.add('u2', 'e', 'impression', 2); // a zero-weight type carries no signal either
+    const ds = await datasetFromData({ label: 't', events: e.build(), eventTypes: [{ name: 'impression', weight: 0 }] });
+    assert.equal(ds.eventTypes.weight(ds.eventTypes.code('impression')), 0);
     const pos = positiveOnly(ds);
     assert.deepEqual(Array.from(userItems(pos.interactions, 0), (i) => pos.items.ids[i]), ['a', 'd']);
     assert.equal(pos.interactions.userOffsets[2]! - pos.interactions.userOffsets[1]!, 0);

@@ -303,9 +303,13 @@ export function selectEvents(ds: Dataset, keepType: (code: number) => boolean): 
   return { ...ds, interactions: { ...src, userOffsets, items, timestamps, types, values } };
 }
 
-/** Only events of non-negative weight: the usual input for next-item targets. */
+/**
+ * Only engagements (events of positive weight): what training, evaluation and serving read as histories and
+ * targets — a recommender must not learn to predict skips and dislikes, and a zero-weight type carries no
+ * signal. Users and items stay, so ids still match the store's catalogue.
+ */
 export function positiveOnly(ds: Dataset): Dataset {
-  return selectEvents(ds, (c) => c < ds.eventTypes.size && ds.eventTypes.weight(c) >= 0);
+  return selectEvents(ds, (c) => c < ds.eventTypes.size && ds.eventTypes.weight(c) > 0);
 }
 
 function selectCsrRows(csr: Csr, rows: Int32Array): Csr {

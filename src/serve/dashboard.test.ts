@@ -131,7 +131,11 @@ test('dashboard: page, chart assets and JSON endpoints on a real toy model', asy
     assert.equal(missing.status, 404);
     assert.equal(missing.json.code, 'GENREC_E_NOT_FOUND');
     const items = (await get(s.url, '/api/dashboard/items?q=item12')).json;
-    assert.ok(items.Items.some((x: { ItemId: string; Title: string }) => x.ItemId === 'item12' && x.Title === 'Title of item12'));
+    assert.deepEqual(items.Items[0], { ItemId: 'item12', Title: 'Title of item12' }, 'the exact id first');
+    // The exact id leads even when more than a page of ids contain it (item1 → item10…item19, item100…).
+    const page = (await get(s.url, '/api/dashboard/items?q=item1&n=2')).json;
+    assert.ok(page.Matches > 2);
+    assert.equal(page.Items[0].ItemId, 'item1');
     assert.ok(items.Items.every((x: { ItemId: string }) => x.ItemId.includes('item12')));
   });
 });

@@ -250,7 +250,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: DashboardCont
     return { UserId: id, Events: total, History: events };
   });
 
-  app.get('/api/dashboard/items', opts('items whose title or id contains q (case-insensitive), most popular first', {
+  app.get('/api/dashboard/items', opts('items whose title or id contains q (case-insensitive): the item whose id is q first, then the most popular', {
     querystring: { type: 'object', required: ['q'], properties: { q: { type: 'string', minLength: 1, maxLength: 200 }, n: { type: 'integer', minimum: 1, maximum: 100, default: 20 } } },
   }), async (req) => {
     const { q, n } = req.query as { q: string; n: number };
@@ -260,7 +260,9 @@ export async function registerDashboard(app: FastifyInstance, ctx: DashboardCont
       if (state.isBlocked(i)) continue;
       if (state.itemTitle[i]!.toLowerCase().includes(needle) || state.items.ids[i]!.toLowerCase().includes(needle)) hits.push(i);
     }
-    hits.sort((a, b) => state.popularity(b) - state.popularity(a) || a - b);
+    // An exact id leads: otherwise an id that is a prefix of many others (item12 → item120…) can fall off the page.
+    const exact = (i: number) => (state.items.ids[i] === q ? 1 : 0);
+    hits.sort((a, b) => exact(b) - exact(a) || state.popularity(b) - state.popularity(a) || a - b);
     return { Items: hits.slice(0, n).map((i) => ({ ItemId: state.items.ids[i]!, Title: state.itemTitle[i]! })), Matches: hits.length };
   });
 }

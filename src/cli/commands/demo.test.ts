@@ -40,6 +40,12 @@ test('genrec demo --no-serve: data → store → semantic IDs → generator → 
   const manifest = JSON.parse(readFileSync(join(dataDir, 'models', 'v1', 'manifest.json'), 'utf8'));
   for (const k of ['test_ndcg@10', 'mostpop_test_ndcg@10', 'valid_ndcg@10']) assert.equal(typeof manifest.metrics[k], 'number', k);
   assert.equal(manifest.data.users, 120);
+  // The generated data has skips and dislikes: the model is trained on engagements only.
+  const held = /holds [\d,]+ users, [\d,]+ items, ([\d,]+) events \(([\d,]+) engagements\)/.exec(out);
+  assert.ok(held, 'the import step names events and engagements');
+  const [events, engagements] = [held[1]!, held[2]!].map((s) => Number(s.replaceAll(',', '')));
+  assert.ok(engagements > 0 && engagements < events!, `${engagements} engagements of ${events} events`);
+  assert.equal(manifest.data.events, engagements);
   assert.ok(existsSync(join(dataDir, 'models', 'v1', manifest.files.tokenizer ?? 'no tokenizer in the manifest')), 'the bundle carries its tokenizer (codes for new items)');
   const curves = JSON.parse(readFileSync(join(manifest.train.runDir, 'curves.json'), 'utf8'));
   assert.equal(curves.epochs.length, manifest.train.epochs);

@@ -93,10 +93,13 @@ export function register(program: Command): void {
     // 2. import into the store the server will read, and train on exactly what it holds.
     step('import');
     t0 = performance.now();
-    const { report, ds } = await data.withStore({ dir: config.dataDir }, async (s) => ({ report: await s.importData(source), ds: await s.dataset() }));
+    const { report, ds: stored } = await data.withStore({ dir: config.dataDir }, async (s) => ({ report: await s.importData(source), ds: await s.dataset() }));
+    const held = stored.interactions;
+    // Training and evaluation read engagements only (skips and dislikes are not what to recommend next).
+    const ds = data.positiveOnly(stored);
     const inter = ds.interactions;
-    if (inter.items.length === 0) throw new GenrecError('GENREC_E_NO_DATA', 'the data has no events', 'point --path at a folder with an event log, or drop --path to use generated data');
-    steps.push(['import', seconds(t0), `${data.storePath(config.dataDir)}: +${report.eventsAdded.toLocaleString('en-US')} events; holds ${inter.numUsers.toLocaleString('en-US')} users, ${inter.numItems.toLocaleString('en-US')} items, ${inter.items.length.toLocaleString('en-US')} events`]);
+    if (inter.items.length === 0) throw new GenrecError('GENREC_E_NO_DATA', 'the data has no engagements (events of positive weight)', 'point --path at a folder with an event log, or drop --path to use generated data');
+    steps.push(['import', seconds(t0), `${data.storePath(config.dataDir)}: +${report.eventsAdded.toLocaleString('en-US')} events; holds ${held.numUsers.toLocaleString('en-US')} users, ${held.numItems.toLocaleString('en-US')} items, ${held.items.length.toLocaleString('en-US')} events (${inter.items.length.toLocaleString('en-US')} engagements)`]);
 
     // 3 + 4. semantic IDs, then the generator (fitGenrec logs and draws bars for both).
     step('semantic IDs and generator training');
@@ -153,7 +156,7 @@ export function register(program: Command): void {
 
     const metricKeys = Object.keys(genrecTest).filter((k) => /^(recall|ndcg)@\d+$/.test(k));
     const summary = {
-      bundle, users: inter.numUsers, items: inter.numItems, events: inter.items.length, code_sizes: fit.codeSizes.join('x'),
+      bundle, users: inter.numUsers, items: inter.numItems, events: held.items.length, engagements: inter.items.length, code_sizes: fit.codeSizes.join('x'),
       epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch, valid_ndcg10: fit.result.bestMetric,
       ...prefixed('genrec_test', genrecTest), ...prefixed('mostpop_test', popTest), test_users: cases, seconds: total,
     };

@@ -36,7 +36,7 @@ export function register(program: Command): void {
       const { GenerativeModel } = await import('../../retrieval/index.js');
       const { evaluate, flatMetrics, generativeRanker } = await import('../../eval/index.js');
       const dir = await resolveBundle(opts.bundle, config.dataDir);
-      const ds = await commandDataset(opts, config.dataDir);
+      const ds = data.positiveOnly(await commandDataset(opts, config.dataDir)); // what training read
       const gm = await GenerativeModel.load(dir);
       try {
         if (gm.itemIds.length !== ds.items.count || gm.itemIds.some((id, i) => id !== ds.items.ids[i])) {

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .command('stats')
     .description('dataset statistics of the store, or of a dataset folder (--format --path, read without the store) or generated data');
   addSourceOptions(command)
-    .option('--positive', 'count only events of non-negative weight')
+    .option('--positive', 'count only engagements (events of positive weight: what training reads)')
     .option('--timing', 'also time loading, the leave-one-out split and all training sequences and batches')
     .option('--max-len <n>', 'with --timing: history cap per training sequence (default: config data.maxHistory)')
     .option('--batch-size <n>', 'with --timing: batch size', '256')

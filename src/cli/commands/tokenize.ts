@@ -88,9 +88,10 @@ async function embeddingsFrom(o: TokenizeOptions, dataDir: string, seed: number,
     return { vectors: fused.vectors, dim: fused.dim, itemIds: f.ids, embedder, meta: { source: 'vectors', file: o.vectors } };
   }
   const data = await import('../../data/index.js');
-  const ds = o.path !== undefined
+  // Co-engagement from engagements only, as `genrec train` reads them.
+  const ds = data.positiveOnly(o.path !== undefined
     ? await data.loadDataset({ format: o.format as Parameters<typeof data.loadDataset>[0]['format'], path: o.path })
-    : await data.withStore({ dir: dataDir, readOnly: true }, (s) => s.dataset());
+    : await data.withStore({ dir: dataDir, readOnly: true }, (s) => s.dataset()));
   // Collaborative vectors from the training part only: leave-one-out holds out each user's last two events.
   const split = data.leaveOneOut(ds.interactions);
   const userVectors = o.userVectors ? await tok.readVectorsFile(o.userVectors) : undefined;

@@ -69,7 +69,8 @@ export function register(program: Command): void {
       const { RunDir, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
-      const ds = await commandDataset(opts, config.dataDir);
+      // Engagements only: skips and dislikes are neither histories nor targets (as `serve` reads histories).
+      const ds = data.positiveOnly(await commandDataset(opts, config.dataDir));
       const split = data.leaveOneOut(ds.interactions);
       const maxLen = optionalIntFlag('max-len', opts.maxLen, 2) ?? maxLenFromData(split, config.data.maxHistory);
       const runDir = new RunDir(opts.runDir ?? join(config.dataDir, 'runs', 'train'));
