@@ -45,9 +45,12 @@ export function register(program: Command): void {
           const seen: Int32Array[] = [];
           chunk.forEach((id, r) => {
             const u = userIndex.get(id)!;
-            const hist = Int32Array.from(inter.items.subarray(inter.userOffsets[u]!, inter.userOffsets[u + 1]!), (i) => local[i]!).filter((i) => i >= 0);
-            seen.push(hist);
-            const tail = hist.subarray(Math.max(0, hist.length - T));
+            const a = inter.userOffsets[u]!, b = inter.userOffsets[u + 1]!;
+            // As `serve`: every event counts as seen; the history is the engagements (what training read).
+            seen.push(Int32Array.from(inter.items.subarray(a, b), (i) => local[i]!).filter((i) => i >= 0));
+            const hist: number[] = [];
+            for (let e = a; e < b; e++) if (local[inter.items[e]!]! >= 0 && ds.eventTypes.weight(inter.types[e]!) > 0) hist.push(local[inter.items[e]!]!);
+            const tail = hist.slice(Math.max(0, hist.length - T));
             for (let j = 0; j < tail.length; j++) items[r * T + T - tail.length + j] = tail[j]! + 1;
           });
           const res = await gm.recommend({ users: chunk.length, items }, { k: n, beam, ...(opts.includeSeen ? {} : { exclude: (u: number) => seen[u]! }) });
