@@ -108,6 +108,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('dropout') !== undefined) model.dropout = n('dropout')!;
   if (n('prototypes') !== undefined) model.firstLevelPrototypes = n('prototypes')!;
   if (n('gapBuckets') !== undefined) model.gapBuckets = n('gapBuckets')!;
+  if (n('relativeBuckets') !== undefined) model.relativeBuckets = n('relativeBuckets')!;
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
   if (options.pairInput === 'true' || options.pairInput === true) model.pairInput = true;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren } from './generator.js';
+import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren } from './generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
 
@@ -157,4 +157,45 @@ test('triple vectors: a third-level code scores z·(e₂ + triple[c₀, c₁, c�
     }
   }
   assert.equal(newer, U, 'the new triple (0-0-1) was scored through its code vector alone, once per user');
+});
+
+test('relative attention bias: distance buckets, and a packed row encodes each sequence as it would alone, left-padded', async () => {
+  const b = distanceBuckets(6, 200, 8);
+  assert.deepEqual(Array.from(b.subarray(5 * 6, 6 * 6)), [5, 4, 3, 2, 1, 0], 'exact below the exact range');
+  assert.equal(b[0 * 6 + 3], 0, 'a key after the query (masked anyway) is distance 0');
+  const far = distanceBuckets(200, 200, 32);
+  let prev = 0;
+  for (let d = 0; d < 200; d++) { assert.ok(far[d * 200]! >= prev && far[d * 200]! < 32); prev = far[d * 200]!; }
+  assert.equal(far[16 * 200], 16);
+  assert.equal(far[199 * 200], 31);
+
+  const sizes = [4, 3, 2], d = 8, T = 6, numItems = 10;
+  const cfg = { arch: 'causal' as const, codeSizes: sizes, numItems, maxLen: T, dModel: d, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0, relativeBuckets: 4 };
+  const model = new Generator(cfg).initialize(7);
+  const rng = new Rng(3);
+  for (let i = 0; i < model.relBias!.data.length; i++) model.relBias!.data[i] = 2 * rng.normal();
+  const codes = Int32Array.from({ length: numItems * 3 }, (_, k) => (k % 3 === 0 ? k % 4 : k % 3 === 1 ? k % 3 : k % 2));
+  const tokens = itemTokenTable(codes, numItems, sizes);
+  const seqA = [3, 7, 1], seqB = [2, 9, 4, 5, 6, 8].slice(3); // lengths 3 and 3: one row of T = 6 holds both
+  // Encoded state of each sequence's last token, from a packed row and from left-padded rows.
+  const encodeLast = async (items: number[][], extra: { segments?: number[][]; positions?: number[][] }, pick: Array<[number, number]>) => {
+    const g = new Graph('t', true); // weights embedded as constants, inference mode
+    const B = items.length;
+    const t = (name: string, rows: number[][]) => g.constant(Int32Array.from(rows.flat()), [B, T], 'int32');
+    const h = {
+      items: t('items', items), mask: g.constant(Float32Array.from(items.flat(), (x) => (x > 0 ? 1 : 0)), [B, T], 'float32'),
+      itemTokens: g.constant(tokens, [numItems + 1, 3], 'int32'),
+      ...(extra.segments ? { segments: t('segments', extra.segments), positions: t('positions', extra.positions!) } : {}),
+    };
+    const out = (await runGraph(g, { x: model.encode(h) }, {})).x as Float32Array;
+    return pick.map(([r, i]) => Array.from(out.subarray((r * T + i) * d, (r * T + i + 1) * d)));
+  };
+  const id = (s: number[]) => s.map((x) => x + 1);
+  const alone = await encodeLast([[0, 0, 0, ...id(seqA)], [0, 0, 0, ...id(seqB)]], {}, [[0, 5], [1, 5]]);
+  const packed = await encodeLast([[...id(seqA), ...id(seqB)]], { segments: [[1, 1, 1, 2, 2, 2]], positions: [[3, 4, 5, 3, 4, 5]] }, [[0, 2], [0, 5]]);
+  for (let s = 0; s < 2; s++) for (let j = 0; j < d; j++) assert.ok(Math.abs(alone[s]![j]! - packed[s]![j]!) < 1e-4, `sequence ${s} dim ${j}: ${alone[s]![j]} vs ${packed[s]![j]}`);
+  // The bias changes what the encoder computes (else the check above could not fail).
+  model.relBias!.data.fill(0);
+  const flat = await encodeLast([[0, 0, 0, ...id(seqA)]], {}, [[0, 5]]);
+  assert.ok(flat[0]!.some((x, j) => Math.abs(x - alone[0]![j]!) > 1e-3));
 });

@@ -86,12 +86,36 @@ export interface GeneratorConfig {
   tripleVectors?: boolean;
   /** With `tripleVectors`: the training catalogue's (c₀, c₁, c₂) prefix count (one table row each). */
   tripleRows?: number;
+  /**
+   * Causal arch: a learned attention bias per head for each distance between history positions, in this
+   * many buckets (exact up to 16, log-spaced to maxLen), added to the history self-attention's scores —
+   * recency the absolute position table only encodes indirectly (HSTU's relative attention bias, without
+   * time). 0 or absent = off.
+   */
+  relativeBuckets?: number;
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
   arch: 'causal', codeSizes, numItems, maxLen, dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true,
   numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16,
 });
+
+/**
+ * Bucket of each (query i, key j) distance max(0, i − j) in a [T, T] grid: exact below 16 (or below
+ * `buckets` when fewer), then log-spaced up to `maxLen`, the last bucket holding everything beyond.
+ */
+export function distanceBuckets(T: number, maxLen: number, buckets: number): Int32Array {
+  const exact = Math.min(16, buckets);
+  const out = new Int32Array(T * T);
+  for (let i = 0; i < T; i++) {
+    for (let j = 0; j < T; j++) {
+      const d = Math.max(0, i - j);
+      out[i * T + j] = d < exact ? d
+        : Math.min(buckets - 1, exact + Math.floor(Math.log(d / exact) / Math.log(Math.max(maxLen, exact + 1) / exact) * (buckets - exact)));
+    }
+  }
+  return out;
+}
 
 /** Flat token offsets: level l's code c is token offsets[l] + c; token 0 is padding. */
 export function codeOffsets(codeSizes: readonly number[]): Int32Array {
@@ -339,6 +363,7 @@ export class Generator extends Module {
   readonly pairEmb: Parameter | null;
   readonly tripleEmb: Parameter | null;
   readonly protoEmb: Parameter | null;
+  readonly relBias: Parameter | null;
   readonly offsets: Int32Array;
 
   constructor(readonly c: GeneratorConfig) {
@@ -369,6 +394,9 @@ export class Generator extends Module {
     this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([pairTableRows, c.dModel], { init: { kind: 'normal', std } }) : null;
     if (c.tripleVectors && L > 2 && !(c.tripleRows! > 0)) throw new Error('a generator with tripleVectors needs tripleRows (the training catalogue\'s (c₀, c₁, c₂) prefix count)');
     this.tripleEmb = c.tripleVectors && L > 2 ? new Parameter([c.tripleRows!, c.dModel], { init: { kind: 'normal', std } }) : null;
+    const nb = c.relativeBuckets ?? 0;
+    if (!(Number.isInteger(nb) && nb >= 0)) throw new Error(`relativeBuckets must be a non-negative integer, got ${nb}`);
+    this.relBias = causal && nb > 0 ? new Parameter([nb, c.nHead], { init: { kind: 'zeros' }, decay: false }) : null;
   }
 
   get levels(): number { return this.c.codeSizes.length; }
@@ -419,11 +447,22 @@ export class Generator extends Module {
     return op.unsqueeze(op.unsqueeze(op.sub(1, mask).mul(-1e9), 1), 1);
   }
 
+  /**
+   * The relative bias [H, T, T] for query i and key j at distance i − j. A sequence's tokens are
+   * contiguous in a row, packed or left-padded, so the row distance is the distance in the history
+   * (pairs across sequences are masked anyway).
+   */
+  private relativeBias(g: Graph, T: number): Tensor {
+    const buckets = distanceBuckets(T, this.c.maxLen, this.relBias!.shape[0]!);
+    return op.gather(this.relBias!.on(g), g.constant(buckets, [T, T], 'int32')).transpose([2, 0, 1]);
+  }
+
   /** Causal arch: hidden state at every history position [B, T, d]. */
   encode(h: HistoryInputs): Tensor {
     let x = this.embedHistory(h);
     const T = h.items.dim(1) as number;
-    const bias = h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask));
+    let bias = h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask));
+    if (this.relBias) bias = bias.add(this.relativeBias(x.graph, T));
     for (const b of this.encoder) x = b.forward(x, bias);
     return this.encNorm.forward(x);
   }
