@@ -61,7 +61,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
   const inter = o.split.interactions;
   const B = o.batchSize ?? 64, T = o.maxLen, L = o.codeSizes.length;
   const cfg: GeneratorConfig = {
-    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16, pairSoftmax: true, tripleVectors: true,
+    arch: 'causal', dModel: 64, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0.3, firstLevelPrototypes: 16, pairSoftmax: true, tripleVectors: true, relativeBuckets: 32,
     ...o.model, codeSizes: o.codeSizes, numItems: inter.numItems, maxLen: T,
   };
   const table = itemTokenTable(o.codes, inter.numItems, o.codeSizes);
