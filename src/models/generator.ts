@@ -90,7 +90,7 @@ export interface GeneratorConfig {
    * Causal arch: a learned attention bias per head for each distance between history positions, in this
    * many buckets (exact up to 16, log-spaced to maxLen), added to the history self-attention's scores —
    * recency the absolute position table only encodes indirectly (HSTU's relative attention bias, without
-   * time). 0 or absent = off; `trainGenerator` sets 32 (docs/results.md G51 and section 6).
+   * time). 0 or absent = off; `trainGenerator` sets 32 when the history cap is ≥ 50 (docs/results.md G51, section 6).
    */
   relativeBuckets?: number;
 }

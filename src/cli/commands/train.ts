@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .option('--dropout <p>', 'dropout probability (default 0.3; dense long-history data such as MovieLens-1M trains better with 0.1)')
     .option('--pair-softmax <bool>', 'one softmax over the (c₀, c₁) prefixes for the first two code levels (default true; false = chained per-level softmax)')
     .option('--triple-vectors <bool>', 'third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)')
-    .option('--relative-buckets <n>', 'learned attention bias per head and history distance, in n buckets (default 32; 0 = off)')
+    .option('--relative-buckets <n>', 'learned attention bias per head and history distance, in n buckets (default 32 when the history cap is ≥ 50, else 0 = off)')
     .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
     .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
     .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
