@@ -309,7 +309,7 @@ export function selectEvents(ds: Dataset, keepType: (code: number) => boolean): 
  * signal. Users and items stay, so ids still match the store's catalogue.
  */
 export function positiveOnly(ds: Dataset): Dataset {
-  return selectEvents(ds, (c) => c < ds.eventTypes.size && ds.eventTypes.weight(c) > 0);
+  return selectEvents(ds, (c) => c < ds.eventTypes.size && ds.eventTypes.isEngagement(c));
 }
 
 function selectCsrRows(csr: Csr, rows: Int32Array): Csr {

@@ -68,6 +68,9 @@ export class EventTypes {
 
   isNegative(code: number): boolean { return this.weight(code) < 0; }
 
+  /** An engagement: what models read as history and learn to predict (positive weight). */
+  isEngagement(code: number): boolean { return this.weight(code) > 0; }
+
   defs(): EventTypeDef[] { return this.names.map((name, i) => ({ name, weight: this.weights[i]! })); }
 
   /** A copy with weights overridden and unknown names appended (the store's upsert rule). */

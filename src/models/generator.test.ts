@@ -181,11 +181,11 @@ test('relative attention bias: distance buckets, and a packed row encodes each s
   const encodeLast = async (items: number[][], extra: { segments?: number[][]; positions?: number[][] }, pick: Array<[number, number]>) => {
     const g = new Graph('t', true); // weights embedded as constants, inference mode
     const B = items.length;
-    const t = (name: string, rows: number[][]) => g.constant(Int32Array.from(rows.flat()), [B, T], 'int32');
+    const t = (rows: number[][]) => g.constant(Int32Array.from(rows.flat()), [B, T], 'int32');
     const h = {
-      items: t('items', items), mask: g.constant(Float32Array.from(items.flat(), (x) => (x > 0 ? 1 : 0)), [B, T], 'float32'),
+      items: t(items), mask: g.constant(Float32Array.from(items.flat(), (x) => (x > 0 ? 1 : 0)), [B, T], 'float32'),
       itemTokens: g.constant(tokens, [numItems + 1, 3], 'int32'),
-      ...(extra.segments ? { segments: t('segments', extra.segments), positions: t('positions', extra.positions!) } : {}),
+      ...(extra.segments ? { segments: t(extra.segments), positions: t(extra.positions!) } : {}),
     };
     const out = (await runGraph(g, { x: model.encode(h) }, {})).x as Float32Array;
     return pick.map(([r, i]) => Array.from(out.subarray((r * T + i) * d, (r * T + i + 1) * d)));

@@ -105,15 +105,11 @@ export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, ma
  * `buckets` when fewer), then log-spaced up to `maxLen`, the last bucket holding everything beyond.
  */
 export function distanceBuckets(T: number, maxLen: number, buckets: number): Int32Array {
-  const exact = Math.min(16, buckets);
+  const exact = Math.min(16, buckets), logRange = Math.log(Math.max(maxLen, exact + 1) / exact);
+  const ofDistance = Int32Array.from({ length: T }, (_, d) =>
+    d < exact ? d : Math.min(buckets - 1, exact + Math.floor(Math.log(d / exact) / logRange * (buckets - exact))));
   const out = new Int32Array(T * T);
-  for (let i = 0; i < T; i++) {
-    for (let j = 0; j < T; j++) {
-      const d = Math.max(0, i - j);
-      out[i * T + j] = d < exact ? d
-        : Math.min(buckets - 1, exact + Math.floor(Math.log(d / exact) / Math.log(Math.max(maxLen, exact + 1) / exact) * (buckets - exact)));
-    }
-  }
+  for (let i = 0; i < T; i++) for (let j = 0; j < T; j++) out[i * T + j] = ofDistance[Math.max(0, i - j)]!;
   return out;
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { GenrecError } from '../../engine/errors.js';
+import type { Interactions } from '../../data/index.js';
 import { configOf } from '../program.js';
 import { addSourceOptions, type SourceOptions } from './import.js';
 import { resolveBundle } from './eval.js';
@@ -25,11 +26,13 @@ export function register(program: Command): void {
       const config = configOf(c);
       const n = Number(opts.n), beam = Math.max(Number(opts.beam), n), batch = Number(opts.batch);
       if (!(Number.isInteger(n) && n > 0 && Number.isInteger(batch) && batch > 0)) throw new GenrecError('GENREC_E_USAGE', '-n and --batch must be positive integers', 'e.g. -n 10');
+      const data = await import('../../data/index.js');
       const { GenerativeModel } = await import('../../retrieval/index.js');
       const dir = await resolveBundle(opts.bundle, config.dataDir);
       const ds = await commandDataset(opts, config.dataDir);
       const gm = await GenerativeModel.load(dir);
-      const inter = ds.interactions;
+      // As `serve`: every event counts as seen; the history is the engagements (what training read).
+      const inter = ds.interactions, engaged = data.positiveOnly(ds).interactions;
       // The bundle's dense ids may differ from this dataset's: map by external id.
       const toModel = new Map(gm.itemIds.map((id, i) => [id, i]));
       const local = Int32Array.from(ds.items.ids, (id) => toModel.get(id) ?? -1);
@@ -45,12 +48,10 @@ export function register(program: Command): void {
           const seen: Int32Array[] = [];
           chunk.forEach((id, r) => {
             const u = userIndex.get(id)!;
-            const a = inter.userOffsets[u]!, b = inter.userOffsets[u + 1]!;
-            // As `serve`: every event counts as seen; the history is the engagements (what training read).
-            seen.push(Int32Array.from(inter.items.subarray(a, b), (i) => local[i]!).filter((i) => i >= 0));
-            const hist: number[] = [];
-            for (let e = a; e < b; e++) if (local[inter.items[e]!]! >= 0 && ds.eventTypes.weight(inter.types[e]!) > 0) hist.push(local[inter.items[e]!]!);
-            const tail = hist.slice(Math.max(0, hist.length - T));
+            const toLocal = (x: Interactions) => Int32Array.from(x.items.subarray(x.userOffsets[u]!, x.userOffsets[u + 1]!), (i) => local[i]!).filter((i) => i >= 0);
+            seen.push(toLocal(inter));
+            const hist = toLocal(engaged);
+            const tail = hist.subarray(Math.max(0, hist.length - T));
             for (let j = 0; j < tail.length; j++) items[r * T + T - tail.length + j] = tail[j]! + 1;
           });
           const res = await gm.recommend({ users: chunk.length, items }, { k: n, beam, ...(opts.includeSeen ? {} : { exclude: (u: number) => seen[u]! }) });
