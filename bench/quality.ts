@@ -39,6 +39,7 @@ const MODEL_OPTIONS = [
   { flags: '--pair-input <bool>', description: 'genrec: add the prefix\'s pair vector (tied to the output) to each history item\'s input (default false)' },
   { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },
   { flags: '--relative-buckets <n>', description: 'genrec: learned attention bias per head and history distance, in n buckets (default 32 when the history cap is ≥ 50, else 0 = off)' },
+  { flags: '--block <kind>', description: 'genrec: the causal encoder block, transformer (softmax attention + SwiGLU, default) or hstu (pointwise SiLU attention, gated, no MLP)' },
   { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },
   { flags: '--eval-users <n>', description: 'genrec validation cases sampled per evaluation (default 3000)' },
   { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 0.8,0.5,0.3)' },

@@ -14,3 +14,9 @@ export function windowsOption(v: unknown): 'last' | 'all' {
   if (v !== 'last' && v !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${String(v)}'`, 'use --windows last (one row per user) or all');
   return v;
 }
+
+/** The `--block` flag: the causal encoder's block. */
+export function blockOption(v: unknown): 'transformer' | 'hstu' {
+  if (v !== 'transformer' && v !== 'hstu') throw new GenrecError('GENREC_E_USAGE', `--block must be 'transformer' or 'hstu', got '${String(v)}'`, 'use --block transformer (softmax attention + SwiGLU) or hstu');
+  return v;
+}

@@ -14,7 +14,7 @@ import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
 import { generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { boolOption, windowsOption } from './flags.js';
+import { blockOption, boolOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -109,6 +109,7 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('prototypes') !== undefined) model.firstLevelPrototypes = n('prototypes')!;
   if (n('gapBuckets') !== undefined) model.gapBuckets = n('gapBuckets')!;
   if (n('relativeBuckets') !== undefined) model.relativeBuckets = n('relativeBuckets')!;
+  if (options.block !== undefined) model.block = blockOption(options.block);
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
   if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
   if (options.pairInput === 'true' || options.pairInput === true) model.pairInput = true;

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren } from './generator.js';
+import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
+import { HstuBlock } from './layers.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
 
@@ -169,23 +170,44 @@ test('relative attention bias: distance buckets, and a packed row encodes each s
   assert.equal(far[16 * 200], 16);
   assert.equal(far[199 * 200], 31);
 
-  const sizes = [4, 3, 2], d = 8, T = 6, numItems = 10;
-  const cfg = { arch: 'causal' as const, codeSizes: sizes, numItems, maxLen: T, dModel: d, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0, relativeBuckets: 4 };
-  const model = new Generator(cfg).initialize(7);
+  const { model, encodeLast, alone } = await packedMatchesAlone({});
+  // The bias changes what the encoder computes (else the check above could not fail).
+  model.relBias!.data.fill(0);
+  const flat = await encodeLast([[0, 0, 0, 4, 8, 2]], {}, [[0, 5]]);
+  assert.ok(flat[0]!.some((x, j) => Math.abs(x - alone[0]![j]!) > 1e-3));
+});
+
+test('HSTU block: a packed row encodes each sequence as it would alone, and the block is not the transformer one', async () => {
+  const hstu = await packedMatchesAlone({ block: 'hstu' });
+  assert.ok(hstu.model.encoder.every((b) => b instanceof HstuBlock) && hstu.model.encoder.length === 2);
+  const transformer = await packedMatchesAlone({});
+  assert.ok(hstu.alone[0]!.some((x, j) => Math.abs(x - transformer.alone[0]![j]!) > 1e-3), 'the HSTU encoder computes something else');
+  assert.throws(() => new Generator({ ...tinyCausal, block: 'mamba' as 'hstu' }), /block must be/);
+});
+
+const tinyCausal = { arch: 'causal' as const, codeSizes: [4, 3, 2], numItems: 10, maxLen: 6, dModel: 8, nHead: 2, nLayer: 2, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0, relativeBuckets: 4 };
+
+/**
+ * Encodes two 3-item sequences once packed into one row of 6 (segments, per-token positions) and once
+ * left-padded alone, asserts the last tokens' states agree (to 1e-4), and returns the pieces.
+ */
+async function packedMatchesAlone(extra: Partial<GeneratorConfig>) {
+  const sizes = tinyCausal.codeSizes, d = tinyCausal.dModel, T = tinyCausal.maxLen, numItems = tinyCausal.numItems;
+  const model = new Generator({ ...tinyCausal, ...extra }).initialize(7);
   const rng = new Rng(3);
   for (let i = 0; i < model.relBias!.data.length; i++) model.relBias!.data[i] = 2 * rng.normal();
   const codes = Int32Array.from({ length: numItems * 3 }, (_, k) => (k % 3 === 0 ? k % 4 : k % 3 === 1 ? k % 3 : k % 2));
   const tokens = itemTokenTable(codes, numItems, sizes);
-  const seqA = [3, 7, 1], seqB = [2, 9, 4, 5, 6, 8].slice(3); // lengths 3 and 3: one row of T = 6 holds both
+  const seqA = [3, 7, 1], seqB = [5, 6, 8]; // lengths 3 and 3: one row of T = 6 holds both
   // Encoded state of each sequence's last token, from a packed row and from left-padded rows.
-  const encodeLast = async (items: number[][], extra: { segments?: number[][]; positions?: number[][] }, pick: Array<[number, number]>) => {
+  const encodeLast = async (items: number[][], ex: { segments?: number[][]; positions?: number[][] }, pick: Array<[number, number]>) => {
     const g = new Graph('t', true); // weights embedded as constants, inference mode
     const B = items.length;
     const t = (rows: number[][]) => g.constant(Int32Array.from(rows.flat()), [B, T], 'int32');
     const h = {
       items: t(items), mask: g.constant(Float32Array.from(items.flat(), (x) => (x > 0 ? 1 : 0)), [B, T], 'float32'),
       itemTokens: g.constant(tokens, [numItems + 1, 3], 'int32'),
-      ...(extra.segments ? { segments: t(extra.segments), positions: t(extra.positions!) } : {}),
+      ...(ex.segments ? { segments: t(ex.segments), positions: t(ex.positions!) } : {}),
     };
     const out = (await runGraph(g, { x: model.encode(h) }, {})).x as Float32Array;
     return pick.map(([r, i]) => Array.from(out.subarray((r * T + i) * d, (r * T + i + 1) * d)));
@@ -194,8 +216,5 @@ test('relative attention bias: distance buckets, and a packed row encodes each s
   const alone = await encodeLast([[0, 0, 0, ...id(seqA)], [0, 0, 0, ...id(seqB)]], {}, [[0, 5], [1, 5]]);
   const packed = await encodeLast([[...id(seqA), ...id(seqB)]], { segments: [[1, 1, 1, 2, 2, 2]], positions: [[3, 4, 5, 3, 4, 5]] }, [[0, 2], [0, 5]]);
   for (let s = 0; s < 2; s++) for (let j = 0; j < d; j++) assert.ok(Math.abs(alone[s]![j]! - packed[s]![j]!) < 1e-4, `sequence ${s} dim ${j}: ${alone[s]![j]} vs ${packed[s]![j]}`);
-  // The bias changes what the encoder computes (else the check above could not fail).
-  model.relBias!.data.fill(0);
-  const flat = await encodeLast([[0, 0, 0, ...id(seqA)]], {}, [[0, 5]]);
-  assert.ok(flat[0]!.some((x, j) => Math.abs(x - alone[0]![j]!) > 1e-3));
-});
+  return { model, encodeLast, alone };
+}

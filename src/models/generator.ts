@@ -16,7 +16,7 @@
  * items added after training (codes from the tokenizer's incremental path) are usable at once.
  */
 import { Embedding, Linear, Module, Parameter, RMSNorm, op, type Graph, type Tensor } from '../engine/index.js';
-import { Block, MLP, SelfAttention, attention, causalMask, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
+import { Block, HstuBlock, MLP, SelfAttention, attention, causalMask, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
 
 export interface GeneratorConfig {
   arch: 'causal' | 'lazy';
@@ -93,6 +93,11 @@ export interface GeneratorConfig {
    * time). 0 or absent = off; `trainGenerator` sets 32 when the history cap is ≥ 50 (docs/results.md G51, section 6).
    */
   relativeBuckets?: number;
+  /**
+   * Causal arch: the history encoder's block — 'transformer' (softmax attention + SwiGLU MLP, the default)
+   * or 'hstu' (HSTU's pointwise SiLU attention with a gated output and no MLP; `HstuBlock`).
+   */
+  block?: 'transformer' | 'hstu';
 }
 
 export const defaultGeneratorConfig = (codeSizes: number[], numItems: number, maxLen: number): GeneratorConfig => ({
@@ -350,7 +355,7 @@ export class Generator extends Module {
   readonly typeEmb: Embedding | null;
   readonly gapEmb: Embedding | null;
   readonly pos: Parameter;
-  readonly encoder: Block[];
+  readonly encoder: (Block | HstuBlock)[];
   readonly encNorm: RMSNorm;
   readonly decoder: DecoderBlock[];
   readonly headNorm: RMSNorm;
@@ -377,7 +382,8 @@ export class Generator extends Module {
     this.gapEmb = c.gapBuckets > 0 ? new Embedding(c.gapBuckets, c.dModel) : null;
     this.pos = new Parameter([c.maxLen, c.dModel], { init: { kind: 'normal', std: 0.02 } });
     const causal = c.arch === 'causal';
-    this.encoder = causal ? Array.from({ length: c.nLayer }, () => new Block(block)) : [];
+    if (c.block !== undefined && c.block !== 'transformer' && c.block !== 'hstu') throw new Error(`block must be 'transformer' or 'hstu', got '${String(c.block)}'`);
+    this.encoder = causal ? Array.from({ length: c.nLayer }, () => (c.block === 'hstu' ? new HstuBlock(block, c.maxLen) : new Block(block))) : [];
     this.encNorm = new RMSNorm(c.dModel);
     this.decoder = causal ? [] : Array.from({ length: c.nLayer }, () => new DecoderBlock(block));
     this.headNorm = new RMSNorm(c.dModel);

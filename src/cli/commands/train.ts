@@ -13,7 +13,7 @@ import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; tripleVectors?: string; relativeBuckets?: string; windows?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; tripleVectors?: string; relativeBuckets?: string; block?: string; windows?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -51,6 +51,7 @@ export function register(program: Command): void {
     .option('--pair-softmax <bool>', 'one softmax over the (c₀, c₁) prefixes for the first two code levels (default true; false = chained per-level softmax)')
     .option('--triple-vectors <bool>', 'third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)')
     .option('--relative-buckets <n>', 'learned attention bias per head and history distance, in n buckets (default 32 when the history cap is ≥ 50, else 0 = off)')
+    .option('--block <kind>', 'history encoder block: transformer (softmax attention + SwiGLU, default) or hstu (pointwise SiLU attention, gated, no MLP)')
     .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
     .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
     .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
@@ -66,7 +67,7 @@ export function register(program: Command): void {
       const { json = false } = globalOptions(c);
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
-      const { windowsOption } = await import('../../eval/flags.js');
+      const { blockOption, windowsOption } = await import('../../eval/flags.js');
       const { RunDir, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
@@ -88,6 +89,7 @@ export function register(program: Command): void {
         ...(opts.pairSoftmax !== undefined ? { pairSoftmax: optionalBoolFlag('pair-softmax', opts.pairSoftmax)! } : {}),
         ...(opts.tripleVectors !== undefined ? { tripleVectors: optionalBoolFlag('triple-vectors', opts.tripleVectors)! } : {}),
         ...(opts.relativeBuckets !== undefined ? { relativeBuckets: optionalIntFlag('relative-buckets', opts.relativeBuckets, 0)! } : {}),
+        ...(opts.block !== undefined ? { block: blockOption(opts.block) } : {}),
       };
       const fit = await fitGenrec({
         dataset: ds, split, seed: config.train.seed, maxLen, epochs: optionalIntFlag('epochs', opts.epochs) ?? config.train.epochs, model, runDir, resume: !opts.fresh,
