@@ -7,6 +7,7 @@ import { Rng, GenrecError } from '../engine/index.js';
 import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
 import { latestBundle, readBundle, writeBundle } from '../train/bundle.js';
 import { GenerativeModel } from './generative.js';
+import { Generator } from '../models/index.js';
 import { trainGenerator } from '../train/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
 
@@ -97,3 +98,18 @@ for (const [pairInput, tripleVectors] of [[false, false], [true, false], [false,
     }
   });
 }
+
+test('serving refuses a model that reads event types or time gaps (it passes item ids only)', async () => {
+  const base = { arch: 'causal' as const, codeSizes: [4, 3, 2], numItems: 10, maxLen: 6, dModel: 8, nHead: 2, nLayer: 1, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0 };
+  const codes = Int32Array.from({ length: 30 }, (_, k) => [Math.floor(k / 3) % 4, Math.floor(k / 12) % 3, 0][k % 3]!); // distinct per item
+  const ids = Array.from({ length: 10 }, (_, i) => `i${i}`);
+  for (const [extra, what] of [[{}, null], [{ gapBuckets: 4 }, /time gaps/], [{ numEventTypes: 3 }, /event types/]] as const) {
+    const gm = await GenerativeModel.fromModule(new Generator({ ...base, ...extra }).initialize(1), codes, ids, { threads: 1 });
+    try {
+      if (what) assert.throws(() => gm.requireItemIdInputsOnly(), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_BUNDLE' && what.test(e.message));
+      else assert.doesNotThrow(() => gm.requireItemIdInputsOnly());
+    } finally {
+      await gm.close();
+    }
+  }
+});

@@ -107,6 +107,20 @@ export class GenerativeModel {
   get items(): number { return this.numItems; }
   get maxLen(): number { return this.config.maxLen; }
 
+  /**
+   * `serve` and `genrec recommend` pass item ids only; a model that also reads event types or time gaps
+   * would be fed zeros there and recommend worse than it was measured, so they refuse it (evaluation
+   * passes both).
+   */
+  requireItemIdInputsOnly(): void {
+    const c = this.config;
+    const extra = [...(c.numEventTypes > 0 ? ['event types'] : []), ...(c.gapBuckets > 0 ? ['time gaps'] : [])];
+    if (extra.length) {
+      throw new GenrecError('GENREC_E_BUNDLE', `model v${this.version} reads ${extra.join(' and ')} besides item ids, which serving and recommend do not pass yet`,
+        'serve a model trained without them (the default of genrec train)');
+    }
+  }
+
   /** The semantic ID of an item. */
   codeOf(item: number): Int32Array {
     const L = this.config.codeSizes.length;

@@ -15,6 +15,7 @@ async function main(): Promise<void> {
   let model: GenerativeModel;
   try {
     model = await GenerativeModel.load(init.dir, { threads: init.threads });
+    model.requireItemIdInputsOnly();
   } catch (e) {
     port.postMessage({ op: 'fatal', message: (e as Error).message } satisfies FromWorker);
     return;

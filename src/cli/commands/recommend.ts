@@ -31,6 +31,7 @@ export function register(program: Command): void {
       const dir = await resolveBundle(opts.bundle, config.dataDir);
       const ds = await commandDataset(opts, config.dataDir);
       const gm = await GenerativeModel.load(dir);
+      try { gm.requireItemIdInputsOnly(); } catch (e) { await gm.close(); throw e; }
       // As `serve`: every event counts as seen; the history is the engagements (what training read).
       const inter = ds.interactions, engaged = data.positiveOnly(ds).interactions;
       // The bundle's dense ids may differ from this dataset's: map by external id.
