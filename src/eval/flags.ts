@@ -9,6 +9,17 @@ export function boolOption(flag: string, v: unknown): boolean | undefined {
   throw new GenrecError('GENREC_E_USAGE', `--${flag} must be true or false, got '${String(v)}'`, `e.g. --${flag} false`);
 }
 
+/** A numeric flag given by its option key (`dModel` → `--d-model`), or undefined when absent. */
+export function numberOption(key: string, v: unknown): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const x = Number(v);
+  if (!Number.isFinite(x)) {
+    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    throw new GenrecError('GENREC_E_USAGE', `--${flag} must be a number, got '${String(v)}'`, `e.g. --${flag} 2`);
+  }
+  return x;
+}
+
 /** The `--windows` flag: training rows from the last window of each user, or from all windows. */
 export function windowsOption(v: unknown): 'last' | 'all' {
   if (v !== 'last' && v !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${String(v)}'`, 'use --windows last (one row per user) or all');

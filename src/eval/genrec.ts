@@ -14,7 +14,7 @@ import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
 import { generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { blockOption, boolOption, windowsOption } from './flags.js';
+import { blockOption, boolOption, numberOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -99,7 +99,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
 
 /** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */
 function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {
-  const n = (k: string) => (options[k] === undefined || options[k] === '' ? undefined : Number(options[k]));
+  const n = (k: string) => numberOption(k, options[k]);
   const model: Partial<GeneratorConfig> = {};
   if (options.arch === 'causal' || options.arch === 'lazy') model.arch = options.arch;
   if (n('dModel') !== undefined) model.dModel = n('dModel')!;
@@ -131,6 +131,8 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),
     ...(Object.keys(tokenizer).length ? { tokenizer } : {}),
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
+    ...(n('patience') !== undefined ? { patience: n('patience')! } : {}),
+    ...(n('evalEvery') !== undefined ? { evalEvery: n('evalEvery')! } : {}),
   };
 }
 

@@ -1,0 +1,21 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GenrecError } from '../engine/errors.js';
+import { blockOption, boolOption, numberOption, windowsOption } from './flags.js';
+
+const usage = (flag: string) => (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_USAGE' && e.message.includes(flag);
+
+test('bench quality model flags: values parse, absent ones stay undefined, bad ones are usage errors naming the flag', () => {
+  assert.equal(numberOption('dModel', '96'), 96);
+  assert.equal(numberOption('dropout', 0.1), 0.1);
+  assert.equal(numberOption('patience', undefined), undefined);
+  assert.equal(numberOption('patience', ''), undefined);
+  assert.throws(() => numberOption('dModel', 'wide'), usage('--d-model'));
+  assert.throws(() => numberOption('evalEvery', 'Infinity'), usage('--eval-every'));
+  assert.equal(boolOption('pair-softmax', 'false'), false);
+  assert.throws(() => boolOption('pair-softmax', 'yes'), usage('--pair-softmax'));
+  assert.equal(windowsOption('all'), 'all');
+  assert.throws(() => windowsOption('some'), usage('--windows'));
+  assert.equal(blockOption('hstu'), 'hstu');
+  assert.throws(() => blockOption('mamba'), usage('--block'));
+});
