@@ -9,7 +9,7 @@ import type { RuntimeOptions } from '../engine/runtime.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { genrec } from './genrec.js';
-import { windowsOption } from './flags.js';
+import { numberOption, windowsOption } from './flags.js';
 import { SequenceBatcher, trainingSequences, type Sequences } from '../data/batches.js';
 import { ItemKnn, MostPop, type ItemKnnOptions } from '../models/baselines.js';
 import { SasRec, SasRecInference, compileSasRecStep, sasrecFeeds, type SasRecConfig } from '../models/sasrec.js';
@@ -45,14 +45,8 @@ export interface TrainedModel {
 
 export type ModelFactory = (ctx: QualityContext) => Promise<TrainedModel>;
 
-/** An option from flags as a number (undefined when absent). */
-function num(o: Record<string, unknown>, key: string): number | undefined {
-  const v = o[key];
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new GenrecError('GENREC_E_USAGE', `option ${key} must be a number, got '${String(v)}'`, `pass a number, e.g. --${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} 64`);
-  return n;
-}
+/** An option from flags as a number (undefined when absent; not a number → usage error). */
+const num = (o: Record<string, unknown>, key: string): number | undefined => numberOption(key, o[key] === null ? undefined : o[key]);
 
 /** A list option ("20,50,100") as numbers. */
 function list(o: Record<string, unknown>, key: string, dflt: number[]): number[] {
