@@ -11,7 +11,7 @@ export function boolOption(flag: string, v: unknown): boolean | undefined {
 
 /** A numeric flag given by its option key (`dModel` → `--d-model`), or undefined when absent. */
 export function numberOption(key: string, v: unknown): number | undefined {
-  if (v === undefined || v === '') return undefined;
+  if (v === undefined || v === null || v === '') return undefined;
   const x = Number(v);
   if (!Number.isFinite(x)) {
     const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -46,7 +46,7 @@ export interface TrainedModel {
 export type ModelFactory = (ctx: QualityContext) => Promise<TrainedModel>;
 
 /** An option from flags as a number (undefined when absent; not a number → usage error). */
-const num = (o: Record<string, unknown>, key: string): number | undefined => numberOption(key, o[key] === null ? undefined : o[key]);
+const num = (o: Record<string, unknown>, key: string): number | undefined => numberOption(key, o[key]);
 
 /** A list option ("20,50,100") as numbers. */
 function list(o: Record<string, unknown>, key: string, dflt: number[]): number[] {

@@ -31,13 +31,15 @@ export function mergeHeads(x: Tensor): Tensor {
   return x.transpose([0, 2, 1, 3]).reshape([b!, t!, (h as number) * (dh as number)]);
 }
 
-/** softmax(q·kᵀ/√dh + bias)·v over [B, H, T, dh] tensors; `bias` is an additive mask (0 or −1e9). */
+/** Attention scores q·kᵀ/√dh + bias over [B, H, T, dh] tensors; `bias` is an additive mask (0 or −1e9). */
+export function attentionScores(q: Tensor, k: Tensor, bias: Tensor | null): Tensor {
+  const scores = q.matmul(op.transposeLast(k)).mul(1 / Math.sqrt(q.dim(-1) as number));
+  return bias ? scores.add(bias) : scores;
+}
+
+/** softmax(q·kᵀ/√dh + bias)·v over [B, H, T, dh] tensors. */
 export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, training: boolean, dropout = 0): Tensor {
-  const dh = q.dim(-1) as number;
-  let scores = q.matmul(op.transposeLast(k)).mul(1 / Math.sqrt(dh));
-  if (bias) scores = scores.add(bias);
-  const att = op.dropout(scores.softmax(-1), dropout, training);
-  return att.matmul(v);
+  return op.dropout(attentionScores(q, k, bias).softmax(-1), dropout, training).matmul(v);
 }
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, −1e9 above. */
@@ -110,8 +112,7 @@ export class Block extends Module {
  * input gives u, v, q, k; attention is pointwise — SiLU of the scores, divided by the history cap
  * `maxLen` instead of a softmax, so a user's many relevant items are not forced to share one unit of
  * attention (a constant, not the row length, so a packed training row and a left-padded request of
- * another length compute the same thing); the
- * normed attention output gates u, and one projection returns to the residual stream. No MLP: a block
+ * another length compute the same thing); the normed attention output gates u, and one projection returns to the residual stream. No MLP: a block
  * has 5·d² weights against 16·d² for `Block` with SwiGLU. `bias` is the same additive mask as
  * `Block`'s: SiLU(s − 1e9) is exactly 0, so masked keys drop out with no separate multiplicative mask.
  */
@@ -137,9 +138,7 @@ export class HstuBlock extends Module {
     const [u, v, q0, k0] = op.split(this.uvqk.forward(this.norm.forward(x)).silu(), -1, [d, d, d, d]) as [Tensor, Tensor, Tensor, Tensor];
     let [q, k] = [splitHeads(q0, this.c.nHead), splitHeads(k0, this.c.nHead)];
     if (this.qNorm && this.kNorm) [q, k] = [this.qNorm.forward(q), this.kNorm.forward(k)];
-    let scores = q.matmul(op.transposeLast(k)).mul(1 / Math.sqrt(q.dim(-1) as number));
-    if (bias) scores = scores.add(bias);
-    const att = op.dropout(scores.silu().mul(1 / this.maxLen), p, training);
+    const att = op.dropout(attentionScores(q, k, bias).silu().mul(1 / this.maxLen), p, training);
     const y = this.attnNorm.forward(mergeHeads(att.matmul(splitHeads(v, this.c.nHead)))).mul(u);
     return x.add(op.dropout(this.proj.forward(y), p, training));
   }
