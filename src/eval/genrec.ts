@@ -12,7 +12,7 @@ import type { Generator, GeneratorConfig } from '../models/generator.js';
 import { trainGenerator, type RunDir, type TrainLoopResult } from '../train/index.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
-import { generativeRanker } from './generative-ranker.js';
+import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
 import { blockOption, boolOption, numberOption, windowsOption } from './flags.js';
 
@@ -68,7 +68,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const tokenizeSeconds = (performance.now() - t0) / 1000;
   log.info({ codeSizes, collisionRate: tok.report.collisionRate, seconds: tokenizeSeconds }, 'semantic IDs ready');
   const itemIds = o.dataset.items.ids;
-  const beam = o.beam ?? 20;
+  const beam = o.beam ?? EVAL_BEAM;
   const t1 = performance.now();
   const { model, result } = await trainGenerator({
     split: o.split, codes, codeSizes, maxLen: o.maxLen, epochs: o.epochs, seed: o.seed,
@@ -141,7 +141,7 @@ export const genrec: ModelFactory = async (ctx) => {
   const extra = genrecOptionsFrom(ctx.options);
   const fit = await fitGenrec({ dataset: ctx.dataset, split: ctx.split, seed: ctx.seed, maxLen: ctx.maxLen, epochs: ctx.epochs ?? 60, runDir: ctx.runDir, ...(ctx.runtime ? { runtime: ctx.runtime } : {}), ...extra });
   const gm = await GenerativeModel.fromModule(fit.model, fit.codes, ctx.dataset.items.ids, ctx.runtime);
-  const ranker = generativeRanker(gm, { beam: extra.beam ?? 20 });
+  const ranker = generativeRanker(gm, { beam: extra.beam ?? EVAL_BEAM });
   return {
     ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),
     info: {

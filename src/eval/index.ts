@@ -3,5 +3,5 @@ export { topKRows, maskSeen } from './topk.js';
 export { evaluate, flatMetrics, scoreRanker, checkTopK, type Ranker, type RankBatch, type EvaluateOptions, type EvalResult } from './harness.js';
 export { markdownTable, qualityMarkdown } from './report.js';
 export { modelFactories, mostpop, itemknn, sasrec, sasrecConfig, sasrecRanker, trainSasRec, type ModelFactory, type QualityContext, type TrainedModel } from './models.js';
-export { generativeRanker } from './generative-ranker.js';
+export { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 export { fitGenrec, genrec, type GenrecOptions, type GenrecFit } from './genrec.js';

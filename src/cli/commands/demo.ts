@@ -18,6 +18,7 @@ import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 import { untilSignal } from './serve.js';
 import { maxLenFromData } from './train.js';
+import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 interface DemoOptions extends SourceOptions {
   epochs: string; evalUsers: string; testUsers: string; beam: string; maxLen?: string;
@@ -58,7 +59,7 @@ export function register(program: Command): void {
     .option('--epochs <n>', 'maximum training epochs (early stopping on validation NDCG@10)', '20')
     .option('--eval-users <n>', 'validation users sampled per evaluation during training', '500')
     .option('--test-users <n>', 'test users evaluated at the end (a seeded sample when there are more)', '5000')
-    .option('--beam <n>', 'beam width for evaluation', '20')
+    .option('--beam <n>', 'beam width for evaluation (twice the largest cut-off evaluated)', String(EVAL_BEAM))
     .option('--max-len <n>', `history cap (default: 95th percentile of training lengths, ≤ ${DEMO_MAX_LEN} and ≤ config data.maxHistory)`)
     .option('--host <host>', 'address the server listens on (config serve.host)')
     .option('--port <port>', 'server port (config serve.port; when that default is taken, any free port)')

@@ -10,6 +10,7 @@ import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, type SourceOptions } from './import.js';
 import { commandDataset } from './train.js';
+import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 interface EvalOptions extends SourceOptions { bundle?: string; beam: string; part: string; limit?: string }
 
@@ -25,7 +26,7 @@ export function register(program: Command): void {
   const cmd = program.command('eval').description('evaluate a model bundle on the leave-one-out test split (full-catalogue ranking)');
   addSourceOptions(cmd)
     .option('--bundle <dir>', 'model bundle (default: the newest under <dataDir>/models)')
-    .option('--beam <n>', 'beam width', '20')
+    .option('--beam <n>', 'beam width (twice the largest cut-off evaluated)', String(EVAL_BEAM))
     .option('--part <valid|test>', 'which held-out part', 'test')
     .option('--limit <n>', 'evaluate only the first n cases')
     .action(async (opts: EvalOptions, c: Command) => {

@@ -11,6 +11,7 @@ import { GenrecError } from '../../engine/errors.js';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
+import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 export interface TrainOptions extends SourceOptions {
   epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; tripleVectors?: string; relativeBuckets?: string; block?: string; windows?: string;
@@ -57,7 +58,7 @@ export function register(program: Command): void {
     .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
-    .option('--beam <n>', 'beam width for validation', '20')
+    .option('--beam <n>', 'beam width for validation (twice the largest cut-off evaluated)', String(EVAL_BEAM))
     .option('--eval-users <n>', 'validation users sampled per evaluation', '3000')
     .option('--run-dir <dir>', 'checkpoints and curves (default <dataDir>/runs/train); a run found there resumes')
     .option('--models-dir <dir>', 'where bundles are written (default <dataDir>/models)')
