@@ -117,6 +117,8 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (pairSoftmax !== undefined) model.pairSoftmax = pairSoftmax;
   const tripleVectors = boolOption('triple-vectors', options.tripleVectors);
   if (tripleVectors !== undefined) model.tripleVectors = tripleVectors;
+  const tripleInput = boolOption('triple-input', options.tripleInput);
+  if (tripleInput !== undefined) model.tripleInput = tripleInput;
   const tokenizer: Partial<TokenizerConfig> = {};
   if (n('codebookSize') !== undefined) tokenizer.codebookSize = n('codebookSize')!;
   if (n('maxCodeShare') !== undefined) tokenizer.maxCodeShare = n('maxCodeShare')!;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
+import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
 import { HstuBlock } from './layers.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
@@ -158,6 +158,36 @@ test('triple vectors: a third-level code scores z·(e₂ + triple[c₀, c₁, c�
     }
   }
   assert.equal(newer, U, 'the new triple (0-0-1) was scored through its code vector alone, once per user');
+});
+
+test('triple input: a history item also enters as its (c₀, c₁, c₂) row of the triple table; an item whose triple is newer than the table, through its codes alone', async () => {
+  const sizes = [2, 2, 3], d = 8, T = 4;
+  // The triple-vectors fixture: 6 training items (6 triples, in trie order), then item 6 with a new triple 0-0-1.
+  const trained = Int32Array.from([0, 0, 0, 0, 0, 2, 0, 1, 1, 1, 0, 0, 1, 0, 1, 1, 0, 2]);
+  const codes = Int32Array.from([...trained, 0, 0, 1]);
+  const trainedTrie = PrefixTrie.build(trained, 6, 3, sizes);
+  const rows = itemTripleRows(trainedTrie, codes, 7, 3);
+  assert.deepEqual(Array.from(rows), [-1, 0, 1, 2, 3, 4, 5, -1], 'index 0 is padding; the new triple has no row');
+  const cfg: GeneratorConfig = { arch: 'causal', codeSizes: sizes, numItems: 6, maxLen: T, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0, tripleVectors: true, tripleRows: 6 };
+  const tied = new Generator({ ...cfg, tripleInput: true }).initialize(3), plain = new Generator(cfg).initialize(3);
+  const history = Int32Array.from([7, 3, 0, 6]); // the new item, item 2, padding, item 5 (dense id + 1)
+  const embed = async (model: Generator) => {
+    const g = new Graph('e', true);
+    const h = {
+      items: g.constant(history, [1, T], 'int32'), mask: g.constant(Float32Array.from(history, (v) => (v > 0 ? 1 : 0)), [1, T], 'float32'),
+      itemTokens: g.constant(itemTokenTable(codes, 7, sizes), [8, 3], 'int32'), tripleRowOf: g.constant(rows, [8], 'int32'),
+    };
+    return (await runGraph(g, { x: model.embedHistory(h) }, {})).x as Float32Array;
+  };
+  const [on, off] = [await embed(tied), await embed(plain)];
+  const V = tied.tripleEmb!.data;
+  for (let t = 0; t < T; t++) {
+    const row = rows[history[t]!]!;
+    for (let j = 0; j < d; j++) {
+      const want = history[t]! > 0 && row >= 0 ? V[row * d + j]! : 0;
+      assert.ok(Math.abs(on[t * d + j]! - off[t * d + j]! - want) < 1e-5, `position ${t} (row ${row}) dim ${j}`);
+    }
+  }
 });
 
 test('relative attention bias: distance buckets, and a packed row encodes each sequence as it would alone, left-padded', async () => {

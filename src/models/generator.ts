@@ -87,6 +87,12 @@ export interface GeneratorConfig {
   /** With `tripleVectors`: the training catalogue's (c₀, c₁, c₂) prefix count (one table row each). */
   tripleRows?: number;
   /**
+   * With `tripleVectors`: a history item's input also gets its (c₀, c₁, c₂) prefix's triple-table row, so
+   * (with `pairInput`) an item enters the model as the same vectors that score it on the way out, as
+   * SASRec ties its item table. Default false.
+   */
+  tripleInput?: boolean;
+  /**
    * Causal arch: a learned attention bias per head for each distance between history positions, in this
    * many buckets (exact up to 16, log-spaced to maxLen), added to the history self-attention's scores —
    * recency the absolute position table only encodes indirectly (HSTU's relative attention bias, without
@@ -167,6 +173,8 @@ export interface HistoryInputs {
   positions?: Tensor;
   /** The pair table's row lookup [K₀·K₁] (see `PairHead.rowOf`); needed when `pairInput` is on. */
   pairRowOf?: Tensor;
+  /** Each item's triple-table row [numItems + 1] (−1 = none; `itemTripleRows`); needed when `tripleInput` is on. */
+  tripleRowOf?: Tensor;
 }
 
 /**
@@ -276,6 +284,19 @@ export function tripleChildren(trie: PrefixTrieLike, trained: PrefixTrieLike): {
     }
   }
   return { width, nodes, codes, rows, known };
+}
+
+/**
+ * The triple-table row of every item of a code table [count × L] (index = dense id + 1, as history
+ * tokens; index 0 and items whose (c₀, c₁, c₂) prefix the training catalogue `trained` lacks: −1).
+ */
+export function itemTripleRows(trained: PrefixTrieLike, codes: Int32Array, count: number, L: number): Int32Array {
+  const out = new Int32Array(count + 1).fill(-1);
+  for (let i = 0; i < count; i++) {
+    const o = i * L;
+    out[i + 1] = trained.child(2, trained.child(1, trained.child(0, 0, codes[o]!), codes[o + 1]!), codes[o + 2]!);
+  }
+  return out;
 }
 
 /** The parts of a `PrefixTrie` the table builders read. */
@@ -417,6 +438,12 @@ export class Generator extends Module {
       const level = (l: number) => op.squeeze(op.slice(toks, 2, l, l + 1), 2).sub(g.scalar(this.offsets[l]!, 'int32'));
       const { rows, known } = this.pairRows(level(0).mul(g.scalar(this.c.codeSizes[1]!, 'int32')).add(level(1)), h.pairRowOf);
       x = x.add(op.gather(this.pairEmb.on(g), rows).mul(op.unsqueeze(known, -1)));
+    }
+    if (this.tripleEmb && this.c.tripleInput) {
+      if (!h.tripleRowOf) throw new Error('a generator with tripleInput needs the item → triple-row lookup in its history inputs');
+      const rows = op.gather(h.tripleRowOf, h.items), known = op.greaterOrEqual(rows, g.scalar(0, 'int32'));
+      const v = op.gather(this.tripleEmb.on(g), op.where(known, rows, g.scalar(0, 'int32')));
+      x = x.add(v.mul(op.unsqueeze(op.cast(known, 'float32'), -1)));
     }
     if (this.itemEmb) {
       // Items added after training have no id embedding: they map to the zero-masked padding row.
@@ -721,6 +748,7 @@ export function buildEncodeGraph(model: Generator, g: Graph): Record<string, Ten
     ...(c.numEventTypes > 0 ? { types: g.input('types', 'int32', ['users', T]) } : {}),
     ...(c.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', ['users', T]) } : {}),
     ...(model.pairHead && c.pairInput ? { pairRowOf: g.input('pair_rows', 'int32', [c.codeSizes[0]! * c.codeSizes[1]!]) } : {}),
+    ...(model.tripleEmb && c.tripleInput ? { tripleRowOf: g.input('item_triple_rows', 'int32', ['catalog']) } : {}),
   };
   const ctx = model.context(h);
   const names = contextNames(c);

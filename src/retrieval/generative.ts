@@ -5,7 +5,7 @@
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, type BundleManifest } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -35,6 +35,7 @@ export class GenerativeModel {
   private codes: Int32Array;
   private childCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
   private tripleCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
+  private tripleRowCache: { trie: PrefixTrie; feed: ort.Tensor } | null = null;
   /** `tripleVectors` models: the training catalogue's trie (its depth-3 nodes are the triple table's rows). */
   private readonly trainedTrie: PrefixTrie | null;
   /** Pair-softmax models: the table row of each (c₀, c₁) prefix (`pairRowTable`), fixed at training. */
@@ -159,6 +160,7 @@ export class GenerativeModel {
       feeds.gaps = toOrt(gaps, [U, T]);
     }
     if (c.pairInput && this.pairRows) feeds.pair_rows = toOrt(this.pairRows, [this.pairRows.length]);
+    if (c.tripleInput && this.trainedTrie) feeds.item_triple_rows = this.tripleRowFeed();
     const ctx = await this.encode.run(feeds);
     const names = contextNames(c);
     const children = this.pairRows ? this.childFeeds() : null;
@@ -180,6 +182,15 @@ export class GenerativeModel {
       this.childCache = { trie: this.trie, feeds: { child_codes: toOrt(t.codes, dims), child_rows: toOrt(t.rows, dims), child_known: toOrt(t.known, dims), child_mask: toOrt(t.mask, dims) } };
     }
     return this.childCache.feeds;
+  }
+
+  /** A `tripleInput` model's item → triple-row table for the current catalogue. */
+  private tripleRowFeed(): ort.Tensor {
+    if (this.tripleRowCache?.trie !== this.trie) {
+      const t = itemTripleRows(this.trainedTrie!, this.codes, this.numItems, this.config.codeSizes.length);
+      this.tripleRowCache = { trie: this.trie, feed: toOrt(t, [t.length]) };
+    }
+    return this.tripleRowCache.feed;
   }
 
   /** Third-level children tables of a `tripleVectors` model, per current trie (rows are indexed by the beam's depth-2 nodes). */

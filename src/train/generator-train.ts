@@ -6,7 +6,7 @@
 import { Rng, TrainStep, log, mix32, type Graph, type RuntimeOptions } from '../engine/index.js';
 import { trainingSequences } from '../data/batches.js';
 import type { Split } from '../data/split.js';
-import { Generator, gapBucket, itemTokenTable, pairRowTable, prefixPairs, type ChildSlots, type HistoryInputs, type GeneratorConfig } from '../models/generator.js';
+import { Generator, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixPairs, type ChildSlots, type HistoryInputs, type GeneratorConfig } from '../models/generator.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { ChildSlotFeeds } from './child-slots.js';
@@ -100,6 +100,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
         ...(cfg.numEventTypes > 0 ? { types: g.input('types', 'int32', [B, T]) } : {}),
         ...(cfg.gapBuckets > 0 ? { gaps: g.input('gaps', 'int32', [B, T]) } : {}),
       };
+      if (triples && cfg.tripleInput) h.tripleRowOf = g.constant(itemTripleRows(trie, o.codes, inter.numItems, L), [inter.numItems + 1], 'int32');
       const N = B * T;
       if (pairs) {
         const rowOf = g.constant(pairRowTable(pairs, o.codeSizes[0]!, o.codeSizes[1]!), [o.codeSizes[0]! * o.codeSizes[1]!], 'int32');
