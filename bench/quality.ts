@@ -37,6 +37,7 @@ const MODEL_OPTIONS = [
   { flags: '--max-code-share <x>', description: 'genrec tokenizer: largest share of items one code of a level may take before the level is refitted (default 0.5; 1 = never)' },
   { flags: '--triple-vectors <bool>', description: 'genrec: third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)' },
   { flags: '--pair-input <bool>', description: 'genrec: add the prefix\'s pair vector (tied to the output) to each history item\'s input (default false)' },
+  { flags: '--triple-input <bool>', description: 'genrec: add the (c₀, c₁, c₂) prefix\'s triple vector (tied to the output) to each history item\'s input (default false)' },
   { flags: '--item-id <bool>', description: 'genrec item-id input embedding (default true; false = codes only)' },
   { flags: '--relative-buckets <n>', description: 'genrec: learned attention bias per head and history distance, in n buckets (default 32 when the history cap is ≥ 50, else 0 = off)' },
   { flags: '--block <kind>', description: 'genrec: the causal encoder block, transformer (softmax attention + SwiGLU, default) or hstu (pointwise SiLU attention, gated, no MLP)' },
