@@ -111,8 +111,10 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('relativeBuckets') !== undefined) model.relativeBuckets = n('relativeBuckets')!;
   if (options.block !== undefined) model.block = blockOption(options.block);
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
-  if (options.itemId === 'false' || options.itemId === false) model.itemIdEmbedding = false;
-  if (options.pairInput === 'true' || options.pairInput === true) model.pairInput = true;
+  const itemId = boolOption('item-id', options.itemId);
+  if (itemId !== undefined) model.itemIdEmbedding = itemId;
+  const pairInput = boolOption('pair-input', options.pairInput);
+  if (pairInput !== undefined) model.pairInput = pairInput;
   const pairSoftmax = boolOption('pair-softmax', options.pairSoftmax);
   if (pairSoftmax !== undefined) model.pairSoftmax = pairSoftmax;
   const tripleVectors = boolOption('triple-vectors', options.tripleVectors);
