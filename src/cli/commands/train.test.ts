@@ -37,7 +37,7 @@ test('genrec train takes epochs and batch size from the config (GENREC_TRAIN_*) 
   assert.ok(manifest.files.tokenizer, 'the bundle carries the tokenizer');
 });
 
-for (const [flag, value] of [['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba']] as const) {
+for (const [flag, value] of [['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba']] as const) {
   test(`genrec train: a bad ${flag} is a usage error (exit 2) that names the flag`, (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; tripleVectors?: string; relativeBuckets?: string; block?: string; windows?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -51,6 +51,9 @@ export function register(program: Command): void {
     .option('--dropout <p>', 'dropout probability (default 0.3; dense long-history data such as MovieLens-1M trains better with 0.1)')
     .option('--pair-softmax <bool>', 'one softmax over the (c₀, c₁) prefixes for the first two code levels (default true; false = chained per-level softmax)')
     .option('--triple-vectors <bool>', 'third-level codes also get a vector per (c₀, c₁, c₂) prefix (default true)')
+    .option('--pair-input <bool>', 'a history item\'s input also gets its (c₀, c₁) prefix\'s output vector (pair softmax only)')
+    .option('--triple-input <bool>', 'a history item\'s input also gets its (c₀, c₁, c₂) prefix\'s output vector (third-level vectors only)')
+    .option('--item-id <bool>', 'a history item\'s input also gets a vector of its own id (items added after training have none)')
     .option('--relative-buckets <n>', 'learned attention bias per head and history distance, in n buckets (default 32 when the history cap is ≥ 50, else 0 = off)')
     .option('--block <kind>', 'history encoder block: transformer (softmax attention + SwiGLU, default) or hstu (pointwise SiLU attention, gated, no MLP)')
     .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
@@ -89,6 +92,9 @@ export function register(program: Command): void {
         ...(opts.embStd !== undefined ? { embStd: positiveFlag('emb-std', opts.embStd, 0.125) } : {}),
         ...(opts.pairSoftmax !== undefined ? { pairSoftmax: optionalBoolFlag('pair-softmax', opts.pairSoftmax)! } : {}),
         ...(opts.tripleVectors !== undefined ? { tripleVectors: optionalBoolFlag('triple-vectors', opts.tripleVectors)! } : {}),
+        ...(opts.pairInput !== undefined ? { pairInput: optionalBoolFlag('pair-input', opts.pairInput)! } : {}),
+        ...(opts.tripleInput !== undefined ? { tripleInput: optionalBoolFlag('triple-input', opts.tripleInput)! } : {}),
+        ...(opts.itemId !== undefined ? { itemIdEmbedding: optionalBoolFlag('item-id', opts.itemId)! } : {}),
         ...(opts.relativeBuckets !== undefined ? { relativeBuckets: optionalIntFlag('relative-buckets', opts.relativeBuckets, 0)! } : {}),
         ...(opts.block !== undefined ? { block: blockOption(opts.block) } : {}),
       };
