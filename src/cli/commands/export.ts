@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 import { resolveBundle } from './eval.js';
+import type { BundleManifest } from '../../train/bundle.js';
 
 export function register(program: Command): void {
   program.command('export')
@@ -25,14 +26,62 @@ export function register(program: Command): void {
       mkdirSync(out, { recursive: true });
       const files = [b.manifest.files.encode, ...b.manifest.files.decode, b.manifest.files.codes, b.manifest.files.items, 'manifest.json'];
       for (const f of files) copyFileSync(join(dir, f), join(out, f));
-      const cfg = b.manifest.model.config;
-      const ctx = cfg.arch === 'causal' ? '`ctx_h` [users, d]' : '`ctx_k<i>`, `ctx_v<i>` [users, heads, T, d/heads] per layer and `ctx_bias` [users, 1, 1, T]';
-      writeFileSync(join(out, 'README.md'), [
-        `# genrec model v${b.manifest.version} (${cfg.arch} generator, ${cfg.codeSizes.length} code levels: ${cfg.codeSizes.join(' × ')})`, '',
-        `- \`${b.manifest.files.encode}\`: inputs \`items\` int32 [users, ${cfg.maxLen}] (item index + 1, left-padded with 0), \`mask\` float32 [users, ${cfg.maxLen}], \`item_tokens\` int32 [items + 1, ${cfg.codeSizes.length}] (from codes.safetensors: level l's code c is token offset_l + c, offsets start at 1); outputs ${ctx}.`,
-        `- \`decode-<l>.onnx\`: the context tensors, \`row_user\` int32 [rows] (which user each beam row belongs to) and, for l > 0, \`prefix\` int32 [rows, l] (the flat tokens chosen so far); output \`logits\` float32 [rows, K_l] of level l's codes. Beam search normalises them (softmax) over the valid children of each prefix — the codes present in codes.safetensors — and keeps only valid prefixes.`,
-        `- \`${b.manifest.files.items}\`: external item ids in index order.`, '',
-      ].join('\n'));
+      writeFileSync(join(out, 'README.md'), await graphsReadme(b));
       printResult({ bundle: dir, out, files: files.length + 1 }, json);
     });
+}
+
+/**
+ * What each graph input and output holds. The README lists every graph's real inputs (read from the
+ * ONNX files), so a model with the pair softmax, third-level vectors or tied inputs documents the
+ * tables it needs.
+ */
+const TENSORS: Record<string, string> = {
+  items: 'int32 [users, T]: item index + 1, left-padded with 0, oldest first',
+  mask: 'float32 [users, T]: 1 where `items` holds an item',
+  item_tokens: 'int32 [items + 1, L]: each item\'s flat code tokens (level l\'s code c is token offset_l + c, offsets start at 1; row 0 is padding), from codes.safetensors',
+  types: 'int32 [users, T]: event type + 1 (0 = padding)',
+  gaps: 'int32 [users, T]: log-scale bucket of the seconds since the previous event',
+  pair_rows: 'int32 [K₀·K₁]: the pair-table row of prefix c₀·K₁ + c₁ among the training catalogue\'s (c₀, c₁) prefixes in sorted order, or their count when it has none',
+  item_triple_rows: 'int32 [items + 1]: each item\'s row among the training catalogue\'s (c₀, c₁, c₂) prefixes in sorted order, −1 when it has none (index 0: padding)',
+  ctx_h: 'float32 [users, d]: the user context from the encode graph',
+  ctx_bias: 'float32 [users, 1, 1, T]: history padding bias from the encode graph',
+  row_user: 'int32 [rows]: the user (row of the context) of each beam row',
+  prefix: 'int32 [rows, l]: the flat code tokens chosen so far',
+  child_codes: 'int32 [K₀, C]: for each first-level code, its children\'s second-level codes in the current catalogue (padded)',
+  child_rows: 'int32 [K₀, C]: those children\'s pair-table rows (see `pair_rows`)',
+  child_known: 'float32 [K₀, C]: 1 where the child has a pair-table row (prefixes newer than the model have none)',
+  child_mask: 'float32 [K₀, C]: 0 for a real child, −1e9 for padding',
+  triple_node: 'int32 [rows]: each beam row\'s (c₀, c₁) prefix, as its index among the current catalogue\'s (c₀, c₁) prefixes in sorted order',
+  triple_codes: 'int32 [prefixes, C]: for each (c₀, c₁) prefix, its children\'s third-level codes (padded)',
+  triple_rows: 'int32 [prefixes, C]: those children\'s rows in the third-level table (see `item_triple_rows`)',
+  triple_known: 'float32 [prefixes, C]: 1 where the child has a third-level row',
+  logits: 'float32 [rows, K_l]: scores of level l\'s codes; beam search normalises them (softmax) over the valid children of each prefix — the codes present in codes.safetensors — and keeps only valid prefixes',
+};
+
+function describe(name: string): string {
+  const ctx = /^ctx_([kv])(\d+)$/.exec(name);
+  if (ctx) return `float32 [users, heads, T, d/heads]: layer ${ctx[2]}'s history ${ctx[1] === 'k' ? 'keys' : 'values'} from the encode graph`;
+  return TENSORS[name] ?? 'see src/models/generator.ts';
+}
+
+/** The export README: every graph's inputs and outputs as its ONNX file declares them. */
+export async function graphsReadme(b: { manifest: BundleManifest; encode: Uint8Array; decode: Uint8Array[] }): Promise<string> {
+  const cfg = b.manifest.model.config;
+  const { createSession } = await import('../../engine/index.js');
+  const lines = [`# genrec model v${b.manifest.version} (${cfg.arch} generator, ${cfg.codeSizes.length} code levels: ${cfg.codeSizes.join(' × ')}, history length T = ${cfg.maxLen})`, ''];
+  const files = [b.manifest.files.encode, ...b.manifest.files.decode];
+  for (const [i, bytes] of [b.encode, ...b.decode].entries()) {
+    const session = await createSession(bytes, { threads: 1 });
+    try {
+      lines.push(`## ${files[i]}`, '', i === 0 ? 'Once per request: the users\' histories in, the context out.' : `Decode step for code level ${i - 1}.`, '');
+      for (const n of session.inputNames) lines.push(`- input \`${n}\`: ${describe(n)}`);
+      for (const n of session.outputNames) lines.push(`- output \`${n}\`: ${describe(n)}`);
+      lines.push('');
+    } finally {
+      await session.release();
+    }
+  }
+  lines.push(`\`${b.manifest.files.items}\`: external item ids in index order. genrec builds the decode tables from the current catalogue in src/retrieval/generative.ts (\`GenerativeModel\`).`, '');
+  return lines.join('\n');
 }

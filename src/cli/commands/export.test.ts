@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Generator } from '../../models/index.js';
+import { PrefixTrie } from '../../tokenizer/index.js';
+import { readBundle, writeBundle } from '../../train/bundle.js';
+import { graphsReadme } from './export.js';
+
+test('genrec export: the README lists each graph\'s real inputs, with the tables a pair-softmax, tied-input model needs', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-export-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sizes = [4, 3, 2], n = 10;
+  const codes = Int32Array.from({ length: n * 3 }, (_, k) => [Math.floor(k / 3) % 4, Math.floor(k / 12) % 3, 0][k % 3]!); // distinct per item
+  const trie = PrefixTrie.build(codes, n, 3, sizes);
+  const model = new Generator({
+    arch: 'causal', codeSizes: sizes, numItems: n, maxLen: 6, dModel: 8, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0,
+    pairSoftmax: true, pairRows: trie.nodeCount[2]!, pairInput: true, tripleVectors: true, tripleRows: trie.nodeCount[3]!, tripleInput: true,
+  }).initialize(1);
+  const path = writeBundle(dir, { model, codes, itemIds: Array.from({ length: n }, (_, i) => `i${i}`), tokenizer: { version: 1 }, data: { label: 't', users: 0, items: n, events: 0 } });
+  const readme = await graphsReadme(readBundle(path));
+  const section = (file: string) => readme.split('## ').find((s) => s.startsWith(file))!;
+  for (const name of ['items', 'mask', 'item_tokens', 'pair_rows', 'item_triple_rows', 'ctx_h']) assert.match(section('encode.onnx'), new RegExp(`\`${name}\``), name);
+  for (const name of ['child_codes', 'child_rows', 'child_known', 'child_mask', 'row_user', 'logits']) assert.match(section('decode-0.onnx'), new RegExp(`\`${name}\``), name);
+  for (const name of ['prefix', 'triple_node', 'triple_codes', 'triple_rows', 'triple_known']) assert.match(section('decode-2.onnx'), new RegExp(`\`${name}\``), name);
+  assert.doesNotMatch(section('decode-2.onnx'), /child_codes/, 'only the inputs that graph has');
+  assert.doesNotMatch(readme, /see src\/models/, 'every input and output is described');
+});
