@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenrecError } from '../engine/errors.js';
 import { blockOption, boolOption, numberOption, windowsOption } from './flags.js';
+import { genrecOptionsFrom } from './genrec.js';
 
 const usage = (flag: string) => (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_USAGE' && e.message.includes(flag);
 
@@ -18,4 +19,11 @@ test('bench quality model flags: values parse, absent ones stay undefined, bad o
   assert.throws(() => windowsOption('some'), usage('--windows'));
   assert.equal(blockOption('hstu'), 'hstu');
   assert.throws(() => blockOption('mamba'), usage('--block'));
+});
+
+test('bench quality genrec flags: each boolean flag sets its config field, false included', () => {
+  const { model } = genrecOptionsFrom({ itemId: 'false', pairInput: 'true', tripleInput: 'true', pairSoftmax: 'false', tripleVectors: true, dropout: '0.1' });
+  assert.deepEqual(model, { itemIdEmbedding: false, pairInput: true, tripleInput: true, pairSoftmax: false, tripleVectors: true, dropout: 0.1 });
+  assert.deepEqual(genrecOptionsFrom({}).model, {}, 'absent flags leave the defaults alone');
+  assert.throws(() => genrecOptionsFrom({ tripleInput: 'maybe' }), usage('--triple-input'));
 });

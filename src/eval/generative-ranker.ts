@@ -9,7 +9,8 @@ import { DEFAULT_KS } from './metrics.js';
 /**
  * Default beam width for evaluation: twice the largest cut-off evaluated (40). A beam of exactly k
  * keeps only k prefixes at each level, so items near rank k are often cut at a shallower one: on
- * ml-1m a beam of 20 lost 3% of Recall@20 against 50 or 200, with Recall@10 unchanged (docs/results.md, section 6, ninth session).
+ * ml-1m a beam of 20 lost 3% of Recall@20 against 50 or 200, with Recall@10 unchanged
+ * (docs/results.md, section 6, ninth session).
  */
 export const EVAL_BEAM = 2 * Math.max(...DEFAULT_KS);
 

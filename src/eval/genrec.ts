@@ -98,7 +98,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
 }
 
 /** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */
-function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {
+export function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {
   const n = (k: string) => numberOption(k, options[k]);
   const model: Partial<GeneratorConfig> = {};
   if (options.arch === 'causal' || options.arch === 'lazy') model.arch = options.arch;
@@ -111,16 +111,13 @@ function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOpti
   if (n('relativeBuckets') !== undefined) model.relativeBuckets = n('relativeBuckets')!;
   if (options.block !== undefined) model.block = blockOption(options.block);
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
-  const itemId = boolOption('item-id', options.itemId);
-  if (itemId !== undefined) model.itemIdEmbedding = itemId;
-  const pairInput = boolOption('pair-input', options.pairInput);
-  if (pairInput !== undefined) model.pairInput = pairInput;
-  const pairSoftmax = boolOption('pair-softmax', options.pairSoftmax);
-  if (pairSoftmax !== undefined) model.pairSoftmax = pairSoftmax;
-  const tripleVectors = boolOption('triple-vectors', options.tripleVectors);
-  if (tripleVectors !== undefined) model.tripleVectors = tripleVectors;
-  const tripleInput = boolOption('triple-input', options.tripleInput);
-  if (tripleInput !== undefined) model.tripleInput = tripleInput;
+  // Boolean flags: option key (the flag in camelCase) → config field.
+  const bools = [['itemId', 'item-id', 'itemIdEmbedding'], ['pairInput', 'pair-input', 'pairInput'], ['pairSoftmax', 'pair-softmax', 'pairSoftmax'],
+    ['tripleVectors', 'triple-vectors', 'tripleVectors'], ['tripleInput', 'triple-input', 'tripleInput']] as const;
+  for (const [key, flag, field] of bools) {
+    const v = boolOption(flag, options[key]);
+    if (v !== undefined) model[field] = v;
+  }
   const tokenizer: Partial<TokenizerConfig> = {};
   if (n('codebookSize') !== undefined) tokenizer.codebookSize = n('codebookSize')!;
   if (n('maxCodeShare') !== undefined) tokenizer.maxCodeShare = n('maxCodeShare')!;
