@@ -1,5 +1,6 @@
 /** Model options shared by the quality suite's factories, checked once (coded usage errors). */
 import { GenrecError } from '../engine/errors.js';
+import type { GeneratorConfig } from '../models/generator.js';
 
 /** A `true` / `false` flag (string from the command line, or a boolean), or undefined when absent. */
 export function boolOption(flag: string, v: unknown): boolean | undefined {
@@ -30,4 +31,18 @@ export function windowsOption(v: unknown): 'last' | 'all' {
 export function blockOption(v: unknown): 'transformer' | 'hstu' {
   if (v !== 'transformer' && v !== 'hstu') throw new GenrecError('GENREC_E_USAGE', `--block must be 'transformer' or 'hstu', got '${String(v)}'`, 'use --block transformer (softmax attention + SwiGLU) or hstu');
   return v;
+}
+
+/** The generator's boolean flags: option key (the flag in camelCase) → config field. */
+const GENERATOR_BOOL_FLAGS = [['itemId', 'item-id', 'itemIdEmbedding'], ['pairInput', 'pair-input', 'pairInput'], ['pairSoftmax', 'pair-softmax', 'pairSoftmax'],
+  ['tripleVectors', 'triple-vectors', 'tripleVectors'], ['tripleInput', 'triple-input', 'tripleInput']] as const;
+
+/** The generator settings the boolean flags among `options` give (`bench quality` and `genrec train` share them). */
+export function generatorBoolOptions(options: Record<string, unknown>): Partial<GeneratorConfig> {
+  const out: Partial<GeneratorConfig> = {};
+  for (const [key, flag, field] of GENERATOR_BOOL_FLAGS) {
+    const v = boolOption(flag, options[key]);
+    if (v !== undefined) out[field] = v;
+  }
+  return out;
 }

@@ -14,7 +14,7 @@ import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { blockOption, boolOption, numberOption, windowsOption } from './flags.js';
+import { blockOption, generatorBoolOptions, numberOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -111,13 +111,7 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
   if (n('relativeBuckets') !== undefined) model.relativeBuckets = n('relativeBuckets')!;
   if (options.block !== undefined) model.block = blockOption(options.block);
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
-  // Boolean flags: option key (the flag in camelCase) → config field.
-  const bools = [['itemId', 'item-id', 'itemIdEmbedding'], ['pairInput', 'pair-input', 'pairInput'], ['pairSoftmax', 'pair-softmax', 'pairSoftmax'],
-    ['tripleVectors', 'triple-vectors', 'tripleVectors'], ['tripleInput', 'triple-input', 'tripleInput']] as const;
-  for (const [key, flag, field] of bools) {
-    const v = boolOption(flag, options[key]);
-    if (v !== undefined) model[field] = v;
-  }
+  Object.assign(model, generatorBoolOptions(options));
   const tokenizer: Partial<TokenizerConfig> = {};
   if (n('codebookSize') !== undefined) tokenizer.codebookSize = n('codebookSize')!;
   if (n('maxCodeShare') !== undefined) tokenizer.maxCodeShare = n('maxCodeShare')!;

@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import { join } from 'node:path';
-import { optionalBoolFlag, optionalIntFlag, positiveFlag, probabilityFlag } from '../flags.js';
+import { optionalIntFlag, positiveFlag, probabilityFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
@@ -71,7 +71,7 @@ export function register(program: Command): void {
       const { json = false } = globalOptions(c);
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
-      const { blockOption, windowsOption } = await import('../../eval/flags.js');
+      const { blockOption, generatorBoolOptions, windowsOption } = await import('../../eval/flags.js');
       const { RunDir, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
@@ -90,11 +90,7 @@ export function register(program: Command): void {
         ...(opts.dropout !== undefined ? { dropout: probabilityFlag('dropout', opts.dropout, 0.1) } : {}),
         ...(opts.prototypes ? { firstLevelPrototypes: optionalIntFlag('prototypes', opts.prototypes)! } : {}),
         ...(opts.embStd !== undefined ? { embStd: positiveFlag('emb-std', opts.embStd, 0.125) } : {}),
-        ...(opts.pairSoftmax !== undefined ? { pairSoftmax: optionalBoolFlag('pair-softmax', opts.pairSoftmax)! } : {}),
-        ...(opts.tripleVectors !== undefined ? { tripleVectors: optionalBoolFlag('triple-vectors', opts.tripleVectors)! } : {}),
-        ...(opts.pairInput !== undefined ? { pairInput: optionalBoolFlag('pair-input', opts.pairInput)! } : {}),
-        ...(opts.tripleInput !== undefined ? { tripleInput: optionalBoolFlag('triple-input', opts.tripleInput)! } : {}),
-        ...(opts.itemId !== undefined ? { itemIdEmbedding: optionalBoolFlag('item-id', opts.itemId)! } : {}),
+        ...generatorBoolOptions({ ...opts }),
         ...(opts.relativeBuckets !== undefined ? { relativeBuckets: optionalIntFlag('relative-buckets', opts.relativeBuckets, 0)! } : {}),
         ...(opts.block !== undefined ? { block: blockOption(opts.block) } : {}),
       };
