@@ -27,7 +27,7 @@ const MODEL_OPTIONS = [
   { flags: '--knn-shrink <list>', description: 'item-kNN shrinkage values tried (default 10,100,500)' },
   { flags: '--arch <causal|lazy>', description: 'genrec generator architecture (default causal)' },
   { flags: '--layers <n>', description: 'genrec transformer blocks (default 2)' },
-  { flags: '--beam <n>', description: 'genrec beam width (default 20)' },
+  { flags: '--beam <n>', description: 'genrec evaluation beam width (default 40, twice the largest cut-off)' },
   { flags: '--prototypes <n>', description: 'genrec output prototypes per first-level code with --pair-softmax false (default 16; 1 = one vector per code)' },
   { flags: '--emb-std <x>', description: 'genrec initial std of the code, item, pair and prototype tables (default 1/√d)' },
   { flags: '--history-dropout <p>', description: 'genrec: probability of blanking a history item in training (default 0)' },

@@ -1,15 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenrecError } from '../engine/errors.js';
-import { intFlag, optionalBoolFlag, positiveFlag, probabilityFlag } from './flags.js';
+import { intFlag, positiveFlag, probabilityFlag } from './flags.js';
 
 const usage = (flag: string) => (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_USAGE' && e.message.includes(`--${flag}`);
 
 test('flag values are checked and bad ones are coded usage errors naming the flag', () => {
-  assert.equal(optionalBoolFlag('pair-softmax', undefined), undefined);
-  assert.equal(optionalBoolFlag('pair-softmax', 'true'), true);
-  assert.equal(optionalBoolFlag('pair-softmax', 'false'), false);
-  assert.throws(() => optionalBoolFlag('pair-softmax', 'yes'), usage('pair-softmax'));
   assert.equal(intFlag('epochs', '30'), 30);
   assert.throws(() => intFlag('epochs', '2.5'), usage('epochs'));
   assert.equal(positiveFlag('lr', '0.002', 0.002), 0.002);

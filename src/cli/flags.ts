@@ -3,7 +3,6 @@
  * that names the flag, says what it must be and gives an example.
  */
 import { GenrecError } from '../engine/errors.js';
-import { boolOption } from '../eval/flags.js';
 
 const usage = (flag: string, what: string, v: string, example: number) =>
   new GenrecError('GENREC_E_USAGE', `--${flag} must be ${what}, got '${v}'`, `e.g. --${flag} ${example}`);
@@ -13,11 +12,6 @@ export function intFlag(flag: string, v: string, min = 1, example = Math.max(min
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw usage(flag, `an integer ≥ ${min}`, v, example);
   return n;
-}
-
-/** `true` or `false`, or undefined when the flag is absent. */
-export function optionalBoolFlag(flag: string, v: string | undefined): boolean | undefined {
-  return boolOption(flag, v);
 }
 
 /** intFlag, or undefined when the flag is absent. */

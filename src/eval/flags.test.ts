@@ -13,6 +13,8 @@ test('bench quality model flags: values parse, absent ones stay undefined, bad o
   assert.equal(numberOption('patience', ''), undefined);
   assert.throws(() => numberOption('dModel', 'wide'), usage('--d-model'));
   assert.throws(() => numberOption('evalEvery', 'Infinity'), usage('--eval-every'));
+  assert.equal(boolOption('pair-softmax', undefined), undefined);
+  assert.equal(boolOption('pair-softmax', 'true'), true);
   assert.equal(boolOption('pair-softmax', 'false'), false);
   assert.throws(() => boolOption('pair-softmax', 'yes'), usage('--pair-softmax'));
   assert.equal(windowsOption('all'), 'all');
