@@ -32,6 +32,7 @@ const MODEL_OPTIONS = [
   { flags: '--emb-std <x>', description: 'genrec initial std of the code, item, pair and prototype tables (default 1/√d)' },
   { flags: '--history-dropout <p>', description: 'genrec: probability of blanking a history item in training (default 0)' },
   { flags: '--pair-softmax <bool>', description: 'genrec: one softmax over the catalogue\'s (c₀, c₁) prefixes for the first two levels (default true; false = chained per-level softmax)' },
+  { flags: '--pair-temperature <x>', description: 'genrec: the pair softmax scores a prefix by cosine(state, prefix vector) / x (default off)' },
   { flags: '--label-smoothing <x>', description: 'genrec: label smoothing of the pair softmax (default 0)' },
   { flags: '--codebook-size <n>', description: 'genrec: codes per semantic-ID level (default from the catalogue size)' },
   { flags: '--max-code-share <x>', description: 'genrec tokenizer: largest share of items one code of a level may take before the level is refitted (default 0.5; 1 = never)' },

@@ -111,6 +111,7 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
   if (n('relativeBuckets') !== undefined) model.relativeBuckets = n('relativeBuckets')!;
   if (options.block !== undefined) model.block = blockOption(options.block);
   if (n('embStd') !== undefined) model.embStd = n('embStd')!;
+  if (n('pairTemperature') !== undefined) model.pairTemperature = n('pairTemperature')!;
   Object.assign(model, generatorBoolOptions(options));
   const tokenizer: Partial<TokenizerConfig> = {};
   if (n('codebookSize') !== undefined) tokenizer.codebookSize = n('codebookSize')!;

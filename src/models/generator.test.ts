@@ -64,14 +64,14 @@ test('embStd sets the initial scale of the code, item, pair and prototype tables
   }
 });
 
-test('pair softmax: first-level marginal × second-level children = one softmax over the prefixes, in the decode steps', async () => {
+for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperature ? ' (cosine / temperature)' : ''}: first-level marginal × second-level children = one softmax over the prefixes, in the decode steps`, async () => {
   const sizes = [4, 3, 2], d = 8, U = 2;
   // 8 distinct (c₀, c₁) prefixes; code 3 has none (the search must never need it).
   const codes = Int32Array.from([0, 0, 0, 0, 0, 1, 0, 2, 0, 1, 0, 0, 1, 1, 1, 2, 0, 0, 2, 1, 0, 2, 2, 1, 2, 2, 0, 0, 1, 1]);
   const trie = PrefixTrie.build(codes, codes.length / 3, 3, sizes);
   const pairs = prefixPairs(trie), P = pairs.length / 2;
   assert.equal(P, 8);
-  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: codes.length / 3, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, pairSoftmax: true, pairRows: P - 1 }).initialize(3);
+  const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: codes.length / 3, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, pairSoftmax: true, pairRows: P - 1, pairTemperature }).initialize(3);
   assert.equal(model.protoEmb, null, 'the pair softmax replaces the prototypes');
   const rng = new Rng(11);
   for (const t of [model.pairEmb!.data, model.codeEmb.weight.data]) for (let i = 0; i < t.length; i++) t[i] = rng.normal();
@@ -93,13 +93,17 @@ test('pair softmax: first-level marginal × second-level children = one softmax 
     second: model.decodeStep(ctx, rowUser, prefix, 1, children),
     joint: model.pairLogits(model.decodeState(ctx, users, null, 0), head),
     zn: model.outNorm.forward(model.decodeState(ctx, users, null, 0)),
+    z: model.decodeState(ctx, users, null, 0),
   }, { h: { data: Float32Array.from({ length: U * d }, () => rng.normal()), dims: [U, d] }, pairs: { data: pairs, dims: [P, 2] } });
-  const first = out.first as Float32Array, second = out.second as Float32Array, joint = out.joint as Float32Array, zn = out.zn as Float32Array;
-  // The unseen prefix's logit is z·(e₀ + e₁) only.
+  const first = out.first as Float32Array, second = out.second as Float32Array, joint = out.joint as Float32Array, zn = out.zn as Float32Array, z = out.z as Float32Array;
+  // The unseen prefix's logit is z·(e₀ + e₁) only (cosine: of z and e₀ + e₁, over the temperature).
   const E = model.codeEmb.weight.data, off = codeOffsets(sizes), [u0, u1] = [pairs[2 * (P - 1)]!, pairs[2 * (P - 1) + 1]!];
+  const norm = (v: number[]) => Math.sqrt(v.reduce((a, x) => a + x * x, 0));
   for (let u = 0; u < U; u++) {
-    let dot = 0;
-    for (let j = 0; j < d; j++) dot += zn[u * d + j]! * (E[(off[0]! + u0) * d + j]! + E[(off[1]! + u1) * d + j]!);
+    const w = Array.from({ length: d }, (_, j) => E[(off[0]! + u0) * d + j]! + E[(off[1]! + u1) * d + j]!);
+    const q = Array.from(pairTemperature ? z.subarray(u * d, u * d + d) : zn.subarray(u * d, u * d + d));
+    let dot = q.reduce((a, x, j) => a + x * w[j]!, 0);
+    if (pairTemperature) dot /= norm(q) * norm(w) * pairTemperature;
     assert.ok(Math.abs(joint[u * P + P - 1]! - dot) < 1e-4, `unseen prefix logit ${joint[u * P + P - 1]} vs ${dot}`);
   }
   const lse = (xs: number[]) => { const m = Math.max(...xs); return m + Math.log(xs.reduce((a, x) => a + Math.exp(x - m), 0)); };

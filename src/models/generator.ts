@@ -93,6 +93,12 @@ export interface GeneratorConfig {
    */
   tripleInput?: boolean;
   /**
+   * Pair softmax: score a prefix by the cosine of the head state and the prefix's output vector
+   * (e₀ + e₁ + pair), divided by this temperature — HSTU's l2-normalised embeddings, which keep an
+   * item's score from growing with its vector's norm. 0 or absent = off (a dot with the RMS-normed state).
+   */
+  pairTemperature?: number;
+  /**
    * Causal arch: a learned attention bias per head for each distance between history positions, in this
    * many buckets (exact up to 16, log-spaced to maxLen), added to the history self-attention's scores —
    * recency the absolute position table only encodes indirectly (HSTU's relative attention bias, without
@@ -615,6 +621,7 @@ export class Generator extends Module {
     if (!children) throw new Error('a pair-softmax generator decodes its first two levels from the prefix-children tables');
     const g = rowUser.graph;
     const [K0, K1] = this.c.codeSizes as [number, number];
+    if (this.c.pairTemperature) return this.cosinePairStep(this.pairQuery(this.decodeState(ctx, rowUser, null, 0)), prefix, level, children);
     const zn = this.outNorm.forward(this.decodeState(ctx, rowUser, null, 0));
     const table = this.codeEmb.table(g);
     // levelLogits would give the same scores, but normalising z once per graph instead of once per use
@@ -631,6 +638,26 @@ export class Generator extends Module {
     if (!this.pairEmb) return s1;
     const parent = op.slice(prefix!, 1, 0, 1).reshape([-1]).sub(g.scalar(this.offsets[0]!, 'int32'));
     return addChildDots(s1, this.pairEmb.on(g), zn, children, parent);
+  }
+
+  /**
+   * `decodeStep` for levels 0 and 1 of a cosine pair softmax. A prefix's logit is q·ŵ (q the scaled unit
+   * state, ŵ the prefix's unit vector), which does not split into per-code terms, so level 0 is
+   * log Σ over a code's children of q·ŵ and level 1 is q·ŵ at the chosen code's children (0 elsewhere:
+   * the search normalises over valid children only).
+   */
+  private cosinePairStep(q: Tensor, prefix: Tensor | null, level: number, children: PrefixChildren): Tensor {
+    const g = q.graph, K1 = this.c.codeSizes[1]!;
+    const w = this.childUnitVectors(children); // [K0, C, d]
+    if (level === 0) {
+      const s = op.matmul(w, op.transposeLast(q)).add(op.unsqueeze(children.mask, -1)); // [K0, C, N]
+      return op.transposeLast(op.logSumExp(s, 1)); // [N, K0]
+    }
+    const parent = op.slice(prefix!, 1, 0, 1).reshape([-1]).sub(g.scalar(this.offsets[0]!, 'int32'));
+    const valid = op.cast(op.greater(op.gather(children.mask, parent), g.scalar(-1)), 'float32'); // [N, C]
+    const dots = op.squeeze(op.gather(w, parent).matmul(op.unsqueeze(q, -1)), -1).mul(valid);
+    const base = op.zerosLike(op.slice(q, 1, 0, 1)).add(g.constant(new Float32Array(K1), [K1], 'float32')); // [N, K1]
+    return op.scatterElementsAdd(base, op.gather(children.codes, parent), dots, 1);
   }
 
   /**
@@ -674,7 +701,26 @@ export class Generator extends Module {
       const v = op.gather(this.pairEmb.on(g), rows);
       w = w.add(v.mul(op.unsqueeze(known, -1)));
     }
-    return op.gemm(this.outNorm.forward(z), w, false, true);
+    return op.gemm(this.pairQuery(z), this.c.pairTemperature ? l2Normalize(w) : w, false, true);
+  }
+
+  /** The head state as the pair softmax reads it: RMS-normed, or unit-length / temperature (`pairTemperature`). */
+  private pairQuery(z: Tensor): Tensor {
+    const tau = this.c.pairTemperature;
+    return tau ? l2Normalize(z).mul(1 / tau) : this.outNorm.forward(z);
+  }
+
+  /**
+   * Cosine pair softmax at inference: unit output vectors [K₀, C, d] of every first-level code's C
+   * child prefixes (e₀ + e₁ + pair; a prefix newer than the pair table, e₀ + e₁).
+   */
+  private childUnitVectors(children: PrefixChildren): Tensor {
+    const g = children.codes.graph, table = this.codeEmb.table(g);
+    const K0 = this.c.codeSizes[0]!;
+    const first = op.unsqueeze(op.slice(table, 0, this.offsets[0]!, this.offsets[0]! + K0), 1); // [K0, 1, d]
+    let w = first.add(op.gather(table, children.codes.add(g.scalar(this.offsets[1]!, 'int32')))); // [K0, C, d]
+    if (this.pairEmb) w = w.add(op.gather(this.pairEmb.on(g), children.rows).mul(op.unsqueeze(children.known, -1)));
+    return l2Normalize(w);
   }
 
   /**
@@ -712,6 +758,11 @@ export class Generator extends Module {
     const candidates = children ?? g.constant(Int32Array.from({ length: K }, (_, i) => i), [K], 'int32');
     return logits.add(tableDots(this.pairEmb.on(g), zn, op.unsqueeze(first, -1).add(candidates)));
   }
+}
+
+/** x / |x| over the last axis. */
+function l2Normalize(x: Tensor): Tensor {
+  return x.mul(op.rsqrt(op.sum(x.mul(x), -1, true).add(1e-12)));
 }
 
 /** zn [N, d] · table[rows] for table rows [N, C] → [N, C]: scores of a few per-row candidate vectors. */

@@ -68,12 +68,12 @@ test('the lazy generator exports and decodes through the same beam search', asyn
   await gm.close();
 });
 
-for (const [pairInput, tripleVectors, tripleInput] of [[false, false, false], [true, false, false], [false, true, false], [true, true, true]]) {
-  test(`a pair-softmax generator (pair input ${pairInput}, triple vectors ${tripleVectors}, triple input ${tripleInput}) trains and its exported graphs recommend only real items`, async () => {
+for (const [pairInput, tripleVectors, tripleInput, pairTemperature] of [[false, false, false, 0], [true, false, false, 0], [false, true, false, 0], [true, true, true, 0], [true, true, true, 0.1]] as const) {
+  test(`a pair-softmax generator (pair input ${pairInput}, triple vectors ${tripleVectors}, triple input ${tripleInput}, temperature ${pairTemperature || 'off'}) trains and its exported graphs recommend only real items`, async () => {
     const { split, codes, sizes } = await splitWithRandomCodes();
     const n = split.interactions.numItems;
     const base = { split, codes, codeSizes: sizes, maxLen: 10, epochs: 3, batchSize: 16, seed: 5, runtime: { threads: 1 } };
-    const { model, result } = await trainGenerator({ ...base, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1, pairSoftmax: true, pairInput, tripleVectors, tripleInput } });
+    const { model, result } = await trainGenerator({ ...base, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1, pairSoftmax: true, pairInput, tripleVectors, tripleInput, pairTemperature } });
     const losses = result.history.map((e) => e.loss);
     assert.ok(losses[2]! < losses[0]!, `loss falls: ${losses.join(', ')}`);
     assert.equal(model.protoEmb, null);

@@ -14,7 +14,7 @@ import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairTemperature?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string;
   batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -58,6 +58,7 @@ export function register(program: Command): void {
     .option('--block <kind>', 'history encoder block: transformer (softmax attention + SwiGLU, default) or hstu (pointwise SiLU attention, gated, no MLP)')
     .option('--prototypes <n>', 'output prototypes per first-level code without the pair softmax (default 16; 1 = one vector per code)')
     .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
+    .option('--pair-temperature <x>', 'pair softmax: cosine of state and prefix vector over this temperature (default off: dot with the RMS-normed state)')
     .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
@@ -90,6 +91,7 @@ export function register(program: Command): void {
         ...(opts.dropout !== undefined ? { dropout: probabilityFlag('dropout', opts.dropout, 0.1) } : {}),
         ...(opts.prototypes ? { firstLevelPrototypes: optionalIntFlag('prototypes', opts.prototypes)! } : {}),
         ...(opts.embStd !== undefined ? { embStd: positiveFlag('emb-std', opts.embStd, 0.125) } : {}),
+        ...(opts.pairTemperature !== undefined ? { pairTemperature: positiveFlag('pair-temperature', opts.pairTemperature, 0.05) } : {}),
         ...generatorBoolOptions({ ...opts }),
         ...(opts.relativeBuckets !== undefined ? { relativeBuckets: optionalIntFlag('relative-buckets', opts.relativeBuckets, 0)! } : {}),
         ...(opts.block !== undefined ? { block: blockOption(opts.block) } : {}),
