@@ -73,6 +73,11 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
   assert.equal(P, 8);
   const model = new Generator({ arch: 'causal', codeSizes: sizes, numItems: codes.length / 3, maxLen: 4, dModel: d, nHead: 2, nLayer: 1, itemIdEmbedding: false, numEventTypes: 0, gapBuckets: 0, dropout: 0, firstLevelPrototypes: 4, pairSoftmax: true, pairRows: P - 1, pairTemperature }).initialize(3);
   assert.equal(model.protoEmb, null, 'the pair softmax replaces the prototypes');
+  if (pairTemperature) {
+    const bad = (extra: Record<string, unknown>) => () => new Generator({ ...model.c, ...extra });
+    assert.throws(bad({ pairTemperature: -1 }), /pairTemperature/);
+    assert.throws(bad({ pairSoftmax: false }), /pairTemperature/, 'without the pair softmax it would be silently ignored');
+  }
   const rng = new Rng(11);
   for (const t of [model.pairEmb!.data, model.codeEmb.weight.data]) for (let i = 0; i < t.length; i++) t[i] = rng.normal();
   const g = new Graph('t', true);

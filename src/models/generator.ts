@@ -418,6 +418,7 @@ export class Generator extends Module {
     this.outNorm = new RMSNorm(c.dModel);
     const M = c.firstLevelPrototypes ?? 1;
     this.protoEmb = M > 1 && !this.pairHead ? new Parameter([c.codeSizes[0]! * M, c.dModel], { init: { kind: 'normal', std } }) : null;
+    if (c.pairTemperature !== undefined && c.pairTemperature !== 0 && !(this.pairHead && c.pairTemperature > 0)) throw new Error(`pairTemperature must be a positive number on a pair-softmax generator, got ${c.pairTemperature}`);
     if (this.pairHead && !(c.pairRows! > 0)) throw new Error('a pair-softmax generator needs pairRows (the training catalogue\'s prefix count)');
     const pairTableRows = this.pairHead ? c.pairRows! : c.codeSizes[0]! * (c.codeSizes[1] ?? 0);
     this.pairEmb = c.parentCodes !== false && L > 1 ? new Parameter([pairTableRows, c.dModel], { init: { kind: 'normal', std } }) : null;
