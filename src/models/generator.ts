@@ -620,9 +620,9 @@ export class Generator extends Module {
     }
     if (!(this.pairHead && level < 2)) return this.levelLogits(this.decodeState(ctx, rowUser, prefix, level), level, level === 1 && prefix ? op.slice(prefix, 1, 0, 1).reshape([-1]) : null);
     if (!children) throw new Error('a pair-softmax generator decodes its first two levels from the prefix-children tables');
+    if (this.c.pairTemperature) return this.cosinePairStep(this.pairQuery(this.decodeState(ctx, rowUser, null, 0)), prefix, level, children);
     const g = rowUser.graph;
     const [K0, K1] = this.c.codeSizes as [number, number];
-    if (this.c.pairTemperature) return this.cosinePairStep(this.pairQuery(this.decodeState(ctx, rowUser, null, 0)), prefix, level, children);
     const zn = this.outNorm.forward(this.decodeState(ctx, rowUser, null, 0));
     const table = this.codeEmb.table(g);
     // levelLogits would give the same scores, but normalising z once per graph instead of once per use

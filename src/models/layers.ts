@@ -113,8 +113,9 @@ export class Block extends Module {
  * `maxLen` instead of a softmax, so a user's many relevant items are not forced to share one unit of
  * attention (a constant, not the row length, so a packed training row and a left-padded request of
  * another length compute the same thing); the normed attention output gates u, and one projection
- * returns to the residual stream. No MLP: a block has 5·d² weights against 16·d² for `Block` with SwiGLU. `bias` is the same additive mask as
- * `Block`'s: SiLU(s − 1e9) is exactly 0, so masked keys drop out with no separate multiplicative mask.
+ * returns to the residual stream. No MLP: a block has 5·d² weights against 16·d² for `Block` with
+ * SwiGLU. `bias` is the same additive mask as `Block`'s: SiLU(s − 1e9) is exactly 0, so masked keys
+ * drop out with no separate multiplicative mask.
  */
 export class HstuBlock extends Module {
   readonly norm: Norm;
