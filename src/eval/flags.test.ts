@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenrecError } from '../engine/errors.js';
-import { blockOption, boolOption, numberOption, windowsOption } from './flags.js';
+import { blockOption, boolOption, numberOption, positiveOption, windowsOption } from './flags.js';
 import { genrecOptionsFrom } from './genrec.js';
 
 const usage = (flag: string) => (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_USAGE' && e.message.includes(flag);
@@ -13,6 +13,10 @@ test('bench quality model flags: values parse, absent ones stay undefined, bad o
   assert.equal(numberOption('patience', ''), undefined);
   assert.throws(() => numberOption('dModel', 'wide'), usage('--d-model'));
   assert.throws(() => numberOption('evalEvery', 'Infinity'), usage('--eval-every'));
+  assert.equal(positiveOption('lr', '0.001'), 0.001);
+  assert.equal(positiveOption('lr', undefined), undefined);
+  assert.throws(() => positiveOption('pairTemperature', '0'), usage('--pair-temperature'));
+  assert.throws(() => positiveOption('dModel', '-64'), usage('--d-model'));
   assert.equal(boolOption('pair-softmax', undefined), undefined);
   assert.equal(boolOption('pair-softmax', 'true'), true);
   assert.equal(boolOption('pair-softmax', 'false'), false);
@@ -28,4 +32,7 @@ test('bench quality genrec flags: each boolean flag sets its config field, false
   assert.deepEqual(model, { itemIdEmbedding: false, pairInput: true, tripleInput: true, pairSoftmax: false, tripleVectors: true, dropout: 0.1 });
   assert.deepEqual(genrecOptionsFrom({}).model, {}, 'absent flags leave the defaults alone');
   assert.throws(() => genrecOptionsFrom({ tripleInput: 'maybe' }), usage('--triple-input'));
+  assert.throws(() => genrecOptionsFrom({ pairTemperature: '-0.05' }), usage('--pair-temperature'));
+  assert.throws(() => genrecOptionsFrom({ dModel: '0' }), usage('--d-model'));
+  assert.equal(genrecOptionsFrom({ dropout: '0', weightDecay: '0' }).model.dropout, 0, 'rates that may be 0 still can');
 });

@@ -21,6 +21,16 @@ export function numberOption(key: string, v: unknown): number | undefined {
   return x;
 }
 
+/** A numeric flag that must be greater than 0 (a size, rate or temperature), or undefined when absent. */
+export function positiveOption(key: string, v: unknown): number | undefined {
+  const x = numberOption(key, v);
+  if (x !== undefined && !(x > 0)) {
+    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    throw new GenrecError('GENREC_E_USAGE', `--${flag} must be greater than 0, got '${String(v)}'`, `e.g. --${flag} 2`);
+  }
+  return x;
+}
+
 /** The `--windows` flag: training rows from the last window of each user, or from all windows. */
 export function windowsOption(v: unknown): 'last' | 'all' {
   if (v !== 'last' && v !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${String(v)}'`, 'use --windows last (one row per user) or all');
