@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenrecError } from '../engine/errors.js';
-import { blockOption, boolOption, numberOption, positiveOption, windowsOption } from './flags.js';
+import { blockOption, boolOption, modelNumberOption, numberOption, positiveOption, windowsOption } from './flags.js';
+import { sasrecConfig, type QualityContext } from './models.js';
 import { genrecOptionsFrom } from './genrec.js';
 
 const usage = (flag: string) => (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_USAGE' && e.message.includes(flag);
@@ -17,6 +18,8 @@ test('bench quality model flags: values parse, absent ones stay undefined, bad o
   assert.equal(positiveOption('lr', undefined), undefined);
   assert.throws(() => positiveOption('pairTemperature', '0'), usage('--pair-temperature'));
   assert.throws(() => positiveOption('dModel', '-64'), usage('--d-model'));
+  assert.equal(modelNumberOption('weightDecay', '0'), 0, 'a rate that may be 0');
+  assert.throws(() => modelNumberOption('batchSize', '0'), usage('--batch-size'));
   assert.equal(boolOption('pair-softmax', undefined), undefined);
   assert.equal(boolOption('pair-softmax', 'true'), true);
   assert.equal(boolOption('pair-softmax', 'false'), false);
@@ -35,4 +38,11 @@ test('bench quality genrec flags: each boolean flag sets its config field, false
   assert.throws(() => genrecOptionsFrom({ pairTemperature: '-0.05' }), usage('--pair-temperature'));
   assert.throws(() => genrecOptionsFrom({ dModel: '0' }), usage('--d-model'));
   assert.equal(genrecOptionsFrom({ dropout: '0', weightDecay: '0' }).model.dropout, 0, 'rates that may be 0 still can');
+});
+
+test('bench quality sasrec flags: sizes and rates must be > 0, a usage error naming the flag', () => {
+  const ctx = (options: Record<string, unknown>) => ({ split: { interactions: { numItems: 10 } }, maxLen: 20, options }) as unknown as QualityContext;
+  assert.equal(sasrecConfig(ctx({ dModel: '32', dropout: '0' })).dModel, 32);
+  assert.throws(() => sasrecConfig(ctx({ dModel: '0' })), usage('--d-model'));
+  assert.throws(() => sasrecConfig(ctx({ lr: '-0.001' })), usage('--lr'));
 });

@@ -31,6 +31,15 @@ export function positiveOption(key: string, v: unknown): number | undefined {
   return x;
 }
 
+/** The model flags (option keys) that are sizes, rates or temperatures: 0 or less is a usage error. */
+const POSITIVE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'embStd', 'pairTemperature', 'codebookSize', 'maxCodeShare',
+  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery']);
+
+/** A `bench quality` model flag as a number: must be > 0 when it is a size, rate or temperature. */
+export function modelNumberOption(key: string, v: unknown): number | undefined {
+  return POSITIVE_FLAGS.has(key) ? positiveOption(key, v) : numberOption(key, v);
+}
+
 /** The `--windows` flag: training rows from the last window of each user, or from all windows. */
 export function windowsOption(v: unknown): 'last' | 'all' {
   if (v !== 'last' && v !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${String(v)}'`, 'use --windows last (one row per user) or all');

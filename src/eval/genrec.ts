@@ -14,7 +14,7 @@ import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { blockOption, generatorBoolOptions, numberOption, positiveOption, windowsOption } from './flags.js';
+import { blockOption, generatorBoolOptions, modelNumberOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -97,12 +97,10 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   return { model, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result, tokenizeSeconds, trainSeconds: (performance.now() - t1) / 1000 };
 }
 
-const POSITIVE_FLAGS = new Set(['dModel', 'layers', 'heads', 'prototypes', 'embStd', 'pairTemperature', 'codebookSize', 'maxCodeShare', 'batchSize', 'lr', 'beam', 'evalUsers', 'patience', 'evalEvery']);
-
 /** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */
 export function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {
   // Sizes, rates and temperatures must be > 0 (a usage error here, not a shape error deep in training).
-  const n = (k: string) => (POSITIVE_FLAGS.has(k) ? positiveOption(k, options[k]) : numberOption(k, options[k]));
+  const n = (k: string) => modelNumberOption(k, options[k]);
   const model: Partial<GeneratorConfig> = {};
   if (options.arch === 'causal' || options.arch === 'lazy') model.arch = options.arch;
   if (n('dModel') !== undefined) model.dModel = n('dModel')!;

@@ -9,7 +9,7 @@ import type { RuntimeOptions } from '../engine/runtime.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { genrec } from './genrec.js';
-import { numberOption, windowsOption } from './flags.js';
+import { modelNumberOption, windowsOption } from './flags.js';
 import { SequenceBatcher, trainingSequences, type Sequences } from '../data/batches.js';
 import { ItemKnn, MostPop, type ItemKnnOptions } from '../models/baselines.js';
 import { SasRec, SasRecInference, compileSasRecStep, sasrecFeeds, type SasRecConfig } from '../models/sasrec.js';
@@ -45,8 +45,8 @@ export interface TrainedModel {
 
 export type ModelFactory = (ctx: QualityContext) => Promise<TrainedModel>;
 
-/** An option from flags as a number (undefined when absent; not a number → usage error). */
-const num = (o: Record<string, unknown>, key: string): number | undefined => numberOption(key, o[key]);
+/** An option from flags as a number (undefined when absent; not a number, or ≤ 0 for a size or rate → usage error). */
+const num = (o: Record<string, unknown>, key: string): number | undefined => modelNumberOption(key, o[key]);
 
 /** A list option ("20,50,100") as numbers. */
 function list(o: Record<string, unknown>, key: string, dflt: number[]): number[] {
