@@ -10,24 +10,21 @@ export function boolOption(flag: string, v: unknown): boolean | undefined {
   throw new GenrecError('GENREC_E_USAGE', `--${flag} must be true or false, got '${String(v)}'`, `e.g. --${flag} false`);
 }
 
+/** The command-line flag of an option key: `dModel` → `d-model`. */
+const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
 /** A numeric flag given by its option key (`dModel` → `--d-model`), or undefined when absent. */
 export function numberOption(key: string, v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const x = Number(v);
-  if (!Number.isFinite(x)) {
-    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    throw new GenrecError('GENREC_E_USAGE', `--${flag} must be a number, got '${String(v)}'`, `e.g. --${flag} 2`);
-  }
+  if (!Number.isFinite(x)) throw new GenrecError('GENREC_E_USAGE', `--${flagName(key)} must be a number, got '${String(v)}'`, `e.g. --${flagName(key)} 2`);
   return x;
 }
 
 /** A numeric flag that must be greater than 0 (a size, rate or temperature), or undefined when absent. */
 export function positiveOption(key: string, v: unknown): number | undefined {
   const x = numberOption(key, v);
-  if (x !== undefined && !(x > 0)) {
-    const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-    throw new GenrecError('GENREC_E_USAGE', `--${flag} must be greater than 0, got '${String(v)}'`, `e.g. --${flag} 2`);
-  }
+  if (x !== undefined && !(x > 0)) throw new GenrecError('GENREC_E_USAGE', `--${flagName(key)} must be greater than 0, got '${String(v)}'`, `give --${flagName(key)} a positive number, or leave it out for the default`);
   return x;
 }
 
