@@ -13,18 +13,22 @@ export function boolOption(flag: string, v: unknown): boolean | undefined {
 /** The command-line flag of an option key: `dModel` → `d-model`. */
 const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
+/** The usage error of a bad numeric value, worded as the CLI's own flags word it (src/cli/flags.ts). */
+const usage = (key: string, what: string, v: unknown, hint = `e.g. --${flagName(key)} 2`) =>
+  new GenrecError('GENREC_E_USAGE', `--${flagName(key)} must be ${what}, got '${String(v)}'`, hint);
+
 /** A numeric flag given by its option key (`dModel` → `--d-model`), or undefined when absent. */
 export function numberOption(key: string, v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const x = Number(v);
-  if (!Number.isFinite(x)) throw new GenrecError('GENREC_E_USAGE', `--${flagName(key)} must be a number, got '${String(v)}'`, `e.g. --${flagName(key)} 2`);
+  if (!Number.isFinite(x)) throw usage(key, 'a number', v);
   return x;
 }
 
 /** A numeric flag that must be greater than 0 (a size, rate or temperature), or undefined when absent. */
 export function positiveOption(key: string, v: unknown): number | undefined {
   const x = numberOption(key, v);
-  if (x !== undefined && !(x > 0)) throw new GenrecError('GENREC_E_USAGE', `--${flagName(key)} must be greater than 0, got '${String(v)}'`, `give --${flagName(key)} a positive number, or leave it out for the default`);
+  if (x !== undefined && !(x > 0)) throw usage(key, 'a positive number', v, `give --${flagName(key)} a positive number, or leave it out for the default`);
   return x;
 }
 
