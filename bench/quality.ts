@@ -18,6 +18,7 @@ const MODEL_OPTIONS = [
   { flags: '--warmup-steps <n>', description: 'linear warm-up steps (default 100)' },
   { flags: '--patience <n>', description: 'early stopping: evaluations without improvement (default 20 for sasrec, 4 for genrec)' },
   { flags: '--eval-every <n>', description: 'validate every n epochs (default 1 for sasrec, 2 for genrec)' },
+  { flags: '--members <n>', description: 'genrec and sasrec: models trained with different seeds and ranked as one ensemble by their mean logits (genrec: on the same semantic IDs); default 1' },
   { flags: '--windows <mode>', description: 'training rows, SASRec and genrec: last (one per user, default) or all (every window)' },
   { flags: '--d-ff <n>', description: 'SASRec MLP width (default 4·d)' },
   { flags: '--emb-scale <bool>', description: 'scale item embeddings by √d (default true)' },

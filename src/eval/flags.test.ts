@@ -20,6 +20,9 @@ test('bench quality model flags: values parse, absent ones stay undefined, bad o
   assert.throws(() => positiveOption('dModel', '-64'), usage('--d-model'));
   assert.equal(modelNumberOption('weightDecay', '0'), 0, 'a rate that may be 0');
   assert.throws(() => modelNumberOption('batchSize', '0'), usage('--batch-size'));
+  assert.throws(() => modelNumberOption('layers', '2.5'), usage('--layers'), 'a count must be whole');
+  assert.equal(modelNumberOption('gapBuckets', '0'), 0, 'a count that may be 0 (off)');
+  assert.equal(modelNumberOption('dropout', '0.25'), 0.25, 'a rate may be a fraction');
   assert.equal(boolOption('pair-softmax', undefined), undefined);
   assert.equal(boolOption('pair-softmax', 'true'), true);
   assert.equal(boolOption('pair-softmax', 'false'), false);
@@ -38,6 +41,9 @@ test('bench quality genrec flags: each boolean flag sets its config field, false
   assert.throws(() => genrecOptionsFrom({ pairTemperature: '-0.05' }), usage('--pair-temperature'));
   assert.throws(() => genrecOptionsFrom({ dModel: '0' }), usage('--d-model'));
   assert.equal(genrecOptionsFrom({ dropout: '0', weightDecay: '0' }).model.dropout, 0, 'rates that may be 0 still can');
+  assert.equal(genrecOptionsFrom({ members: '3' }).members, 3);
+  assert.throws(() => genrecOptionsFrom({ members: '0' }), usage('--members'));
+  assert.throws(() => genrecOptionsFrom({ members: '1.5' }), usage('--members'));
 });
 
 test('bench quality sasrec flags: sizes and rates must be > 0, a usage error naming the flag', () => {

@@ -34,11 +34,20 @@ export function positiveOption(key: string, v: unknown): number | undefined {
 
 /** The model flags (option keys) that are sizes, rates or temperatures: 0 or less is a usage error. */
 const POSITIVE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'embStd', 'pairTemperature', 'codebookSize', 'maxCodeShare',
-  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery']);
+  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery', 'members']);
 
-/** A `bench quality` model flag as a number: must be > 0 when it is a size, rate or temperature. */
+/** The model flags that are counts: a fraction is a usage error (`--layers 2.5` would fail deep in graph building). */
+const WHOLE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'codebookSize', 'batchSize', 'beam', 'evalUsers', 'validLimit',
+  'patience', 'evalEvery', 'members', 'gapBuckets', 'relativeBuckets']);
+
+/**
+ * A `bench quality` model flag as a number: must be > 0 when it is a size, rate or temperature, and
+ * whole when it is a count.
+ */
 export function modelNumberOption(key: string, v: unknown): number | undefined {
-  return POSITIVE_FLAGS.has(key) ? positiveOption(key, v) : numberOption(key, v);
+  const x = POSITIVE_FLAGS.has(key) ? positiveOption(key, v) : numberOption(key, v);
+  if (x !== undefined && WHOLE_FLAGS.has(key) && !Number.isInteger(x)) throw usage(key, 'a whole number', v);
+  return x;
 }
 
 /** The `--windows` flag: training rows from the last window of each user, or from all windows. */

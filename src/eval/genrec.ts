@@ -44,10 +44,24 @@ export interface GenrecOptions {
   /** Continue from a checkpoint in runDir (default true). */
   resume?: boolean;
   runtime?: RuntimeOptions;
+  /**
+   * Generators trained on the same semantic IDs with different seeds and decoded as one
+   * (`GenerativeEnsemble`); default 1. Each member early-stops on its own validation figure.
+   */
+  members?: number;
+}
+
+export interface GenrecMember {
+  model: Generator;
+  result: TrainLoopResult;
+  trainSeconds: number;
 }
 
 export interface GenrecFit {
+  /** The first member (the only one by default). */
   model: Generator;
+  /** Every member, the first included. */
+  members: GenrecMember[];
   codes: Int32Array;
   codeSizes: number[];
   tokenizer: FitResult;
@@ -69,33 +83,48 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   log.info({ codeSizes, collisionRate: tok.report.collisionRate, seconds: tokenizeSeconds }, 'semantic IDs ready');
   const itemIds = o.dataset.items.ids;
   const beam = o.beam ?? EVAL_BEAM;
-  const t1 = performance.now();
-  const { model, result } = await trainGenerator({
-    split: o.split, codes, codeSizes, maxLen: o.maxLen, epochs: o.epochs, seed: o.seed,
-    ...(o.model ? { model: o.model } : {}),
-    ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
-    ...(o.lr !== undefined ? { lr: o.lr } : {}),
-    ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
-    ...(o.historyDropout !== undefined ? { historyDropout: o.historyDropout } : {}),
-    ...(o.labelSmoothing !== undefined ? { labelSmoothing: o.labelSmoothing } : {}),
-    ...(o.windows !== undefined ? { windows: o.windows } : {}),
-    patience: o.patience ?? 4,
-    evalEvery: o.evalEvery ?? 2,
-    ...(o.runDir ? { runDir: o.runDir } : {}),
-    ...(o.resume !== undefined ? { resume: o.resume } : {}),
-    ...runtime,
-    evaluate: async (m) => {
-      const gm = await GenerativeModel.fromModule(m, codes, itemIds, o.runtime);
-      try {
-        const r = await evaluate(generativeRanker(gm, { beam }), o.split, 'valid', { includeSeen: false, sample: o.evalUsers ?? 3000, sampleSeed: o.seed });
-        return r.exclude;
-      } finally {
-        await gm.close();
-      }
-    },
-  });
-  return { model, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result, tokenizeSeconds, trainSeconds: (performance.now() - t1) / 1000 };
+  const trainMember = async (i: number): Promise<GenrecMember> => {
+    const t1 = performance.now();
+    // Member i's own seed (its initial weights, dropout and batch order); the codes are shared.
+    const seed = o.seed + MEMBER_SEED_STRIDE * i;
+    const { model, result } = await trainGenerator({
+      split: o.split, codes, codeSizes, maxLen: o.maxLen, epochs: o.epochs, seed,
+      ...(o.model ? { model: o.model } : {}),
+      ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
+      ...(o.lr !== undefined ? { lr: o.lr } : {}),
+      ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
+      ...(o.historyDropout !== undefined ? { historyDropout: o.historyDropout } : {}),
+      ...(o.labelSmoothing !== undefined ? { labelSmoothing: o.labelSmoothing } : {}),
+      ...(o.windows !== undefined ? { windows: o.windows } : {}),
+      patience: o.patience ?? 4,
+      evalEvery: o.evalEvery ?? 2,
+      ...(o.runDir ? { runDir: i === 0 ? o.runDir : o.runDir.sub(`member${i}`) } : {}),
+      ...(o.resume !== undefined ? { resume: o.resume } : {}),
+      ...runtime,
+      evaluate: async (m) => {
+        const gm = await GenerativeModel.fromModule(m, codes, itemIds, o.runtime);
+        try {
+          const r = await evaluate(generativeRanker(gm, { beam }), o.split, 'valid', { includeSeen: false, sample: o.evalUsers ?? 3000, sampleSeed: o.seed });
+          return r.exclude;
+        } finally {
+          await gm.close();
+        }
+      },
+    });
+    return { model, result, trainSeconds: (performance.now() - t1) / 1000 };
+  };
+  const members: GenrecMember[] = [];
+  // One after another: each training step already uses the engine's threads.
+  for (let i = 0; i < (o.members ?? 1); i++) members.push(await trainMember(i));
+  const first = members[0]!;
+  return {
+    model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, tokenizeSeconds,
+    trainSeconds: members.reduce((s, m) => s + m.trainSeconds, 0),
+  };
 }
+
+/** Member i of an ensemble trains with seed + stride·i (apart from the next bench seeds' own). */
+export const MEMBER_SEED_STRIDE = 1000;
 
 /** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */
 export function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {
@@ -130,6 +159,7 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
     ...(n('evalUsers') !== undefined ? { evalUsers: n('evalUsers')! } : {}),
     ...(n('patience') !== undefined ? { patience: n('patience')! } : {}),
     ...(n('evalEvery') !== undefined ? { evalEvery: n('evalEvery')! } : {}),
+    ...(n('members') !== undefined ? { members: n('members')! } : {}),
   };
 }
 
@@ -137,13 +167,15 @@ export const genrec: ModelFactory = async (ctx) => {
   const t0 = performance.now();
   const extra = genrecOptionsFrom(ctx.options);
   const fit = await fitGenrec({ dataset: ctx.dataset, split: ctx.split, seed: ctx.seed, maxLen: ctx.maxLen, epochs: ctx.epochs ?? 60, runDir: ctx.runDir, ...(ctx.runtime ? { runtime: ctx.runtime } : {}), ...extra });
-  const gm = await GenerativeModel.fromModule(fit.model, fit.codes, ctx.dataset.items.ids, ctx.runtime);
+  const gm = await GenerativeModel.fromModule(fit.members.map((m) => m.model), fit.codes, ctx.dataset.items.ids, ctx.runtime);
   const ranker = generativeRanker(gm, { beam: extra.beam ?? EVAL_BEAM });
   return {
     ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),
     info: {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
-      epochs_run: fit.result.epochs, valid_ndcg10: fit.result.bestMetric, params: fit.model.numParameters(), collision_rate: fit.tokenizer.report.collisionRate,
+      epochs_run: fit.result.epochs, valid_ndcg10: fit.result.bestMetric, params: fit.model.numParameters() * fit.members.length,
+      collision_rate: fit.tokenizer.report.collisionRate,
+      ...(fit.members.length > 1 ? { members: fit.members.length, member_best_epochs: fit.members.map((m) => m.result.bestEpoch).join('/'), member_valid_ndcg10: fit.members.map((m) => m.result.bestMetric.toFixed(4)).join('/') } : {}),
     },
   };
 };

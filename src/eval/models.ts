@@ -8,7 +8,7 @@ import { log } from '../engine/log.js';
 import type { RuntimeOptions } from '../engine/runtime.js';
 import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
-import { genrec } from './genrec.js';
+import { MEMBER_SEED_STRIDE, genrec } from './genrec.js';
 import { modelNumberOption, windowsOption } from './flags.js';
 import { SequenceBatcher, trainingSequences, type Sequences } from '../data/batches.js';
 import { ItemKnn, MostPop, type ItemKnnOptions } from '../models/baselines.js';
@@ -188,15 +188,51 @@ export async function trainSasRec(ctx: QualityContext, seqs?: Sequences): Promis
 
 export const sasrec: ModelFactory = async (ctx) => {
   const t0 = performance.now();
-  const { model, result, config } = await trainSasRec(ctx);
+  // `--members n`: n SASRecs with other seeds, ranked by their mean logits (as genrec's ensembles are).
+  const members = num(ctx.options, 'members') ?? 1;
+  const fits = [];
+  for (let i = 0; i < members; i++) fits.push(await trainSasRec(i === 0 ? ctx : { ...ctx, seed: ctx.seed + MEMBER_SEED_STRIDE * i, runDir: ctx.runDir.sub(`member${i}`) }));
+  const { model, result, config } = fits[0]!;
   // A resumed run's epochs before this call count too (result.seconds sums every call's epochs).
-  const trainSeconds = Math.max((performance.now() - t0) / 1000, result.seconds);
-  const ranker = await sasrecRanker(model, 256, ctx.runtime, ctx.options.topk === 'js' ? 'js' : 'ort');
+  const trainSeconds = Math.max((performance.now() - t0) / 1000, fits.reduce((s, f) => s + f.result.seconds, 0));
+  const ranker = members === 1 ? await sasrecRanker(model, 256, ctx.runtime, ctx.options.topk === 'js' ? 'js' : 'ort') : await sasrecEnsembleRanker(fits.map((f) => f.model), 256, ctx.runtime);
   return {
     ranker, trainSeconds, dispose: () => ranker.dispose(),
-    info: { ...config, best_epoch: result.bestEpoch, epochs_run: result.epochs, valid_ndcg10: result.bestMetric, stopped_early: result.stoppedEarly, params: model.numParameters() },
+    info: {
+      ...config, best_epoch: result.bestEpoch, epochs_run: result.epochs, valid_ndcg10: result.bestMetric, stopped_early: result.stoppedEarly, params: model.numParameters() * members,
+      ...(members > 1 ? { members, member_best_epochs: fits.map((f) => f.result.bestEpoch).join('/'), member_valid_ndcg10: fits.map((f) => f.result.bestMetric.toFixed(4)).join('/') } : {}),
+    },
   };
 };
+
+/**
+ * SASRecs trained with other seeds, ranked by their mean logits: the same ranking as the mean of their
+ * log-softmaxes (each member's normaliser is a constant of the row), i.e. their normalised geometric mean.
+ */
+export async function sasrecEnsembleRanker(models: SasRec[], batchSize = 256, runtime?: RuntimeOptions): Promise<Ranker & { dispose(): Promise<void> }> {
+  const infs = await Promise.all(models.map((m) => SasRecInference.create(m, batchSize, 0, runtime)));
+  const V = models[0]!.c.numItems;
+  const buf = infs.map(() => new Float32Array(batchSize * V));
+  const mean = new Float32Array(batchSize * V);
+  const both = async (b: RankBatch, kk: number) => {
+    const s = await Promise.all(infs.map((inf, i) => inf.scores(b.batch.inputs, buf[i]!)));
+    const n = b.rows * V;
+    for (let j = 0; j < n; j++) {
+      let x = 0;
+      for (const m of s) x += m[j]!;
+      mean[j] = x / s.length;
+    }
+    const include = topKRows(mean, b.rows, V, kk);
+    maskSeen(mean, b.rows, V, b.items, b.historyStart, b.historyEnd);
+    return { include, exclude: topKRows(mean, b.rows, V, kk) };
+  };
+  return {
+    name: 'sasrec', maxLen: models[0]!.c.maxLen, batchSize,
+    async topK(b, kk, excludeSeen) { const r = await both(b, kk); return excludeSeen ? r.exclude : r.include; },
+    topKBoth: both,
+    dispose: async () => { await Promise.all(infs.map((inf) => inf.dispose())); },
+  };
+}
 
 /** Name → factory. The generative model registers here too. */
 export const modelFactories: Record<string, ModelFactory> = {

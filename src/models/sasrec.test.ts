@@ -7,9 +7,9 @@ import { Graph, Rng, createSession, gradients, op, runGraph, toOrt } from '../en
 import { evalBatches } from '../data/batches.js';
 import { splitFromSequences, syntheticSequences } from '../eval/fixtures.js';
 import { evaluate } from '../eval/harness.js';
-import { mostpop, sasrecRanker, trainSasRec } from '../eval/models.js';
+import { mostpop, sasrecEnsembleRanker, sasrecRanker, trainSasRec } from '../eval/models.js';
 import { RunDir } from '../train/run-dir.js';
-import { linearCrossEntropy } from './sasrec.js';
+import { SasRec, SasRecInference, linearCrossEntropy } from './sasrec.js';
 
 const ITEMS = 150;
 const split = splitFromSequences(syntheticSequences({ users: 300, items: ITEMS, length: [6, 14], noise: 0.1, seed: 11 }), ITEMS);
@@ -53,6 +53,30 @@ test('SASRec learns a synthetic sequential rule far above MostPop; ORT and JS to
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
+});
+
+test('a SASRec ensemble ranks by its members\' mean logits, seen items masked', async () => {
+  const cfg = { numItems: ITEMS, maxLen: 12, dModel: 16, nHead: 2, nLayer: 1, dropout: 0 };
+  const [a, b] = [new SasRec(cfg).initialize(1), new SasRec(cfg).initialize(2)];
+  const B = 16, V = ITEMS;
+  const batch = evalBatches(split, 'test', { batchSize: B, maxLen: 12 }).next().value!;
+  const items = Int32Array.from({ length: B }, (_, r) => r % V), starts = Int32Array.from({ length: B }, (_, r) => r), ends = Int32Array.from({ length: B }, (_, r) => r + 1);
+  const rb = { batch, rows: B, numItems: V, items, historyStart: starts, historyEnd: ends };
+  const ens = await sasrecEnsembleRanker([a, b], B, { threads: 1 });
+  const got = await ens.topKBoth!(rb, 10);
+  // The mean of the members' scores, ranked apart from the ensemble ranker.
+  const [sa, sb] = await Promise.all([a, b].map(async (m) => {
+    const inf = await SasRecInference.create(m, B, 0, { threads: 1 });
+    try { return Float32Array.from(await inf.scores(batch.inputs)); } finally { await inf.dispose(); }
+  }));
+  const rank = (r: number, skip: number) => Array.from({ length: V }, (_, i) => i).filter((i) => i !== skip).sort((x, y) => (sa![r * V + y]! + sb![r * V + y]!) - (sa![r * V + x]! + sb![r * V + x]!)).slice(0, 10);
+  for (let r = 0; r < B; r++) {
+    assert.deepEqual(Array.from(got.include.subarray(r * 10, r * 10 + 10)), rank(r, -1), `row ${r} include`);
+    assert.deepEqual(Array.from(got.exclude.subarray(r * 10, r * 10 + 10)), rank(r, items[r]!), `row ${r} exclude`);
+  }
+  const one = await sasrecRanker(a, B, { threads: 1 }, 'js');
+  assert.notDeepEqual(Array.from((await one.topKBoth!(rb, 10)).include), Array.from(got.include), 'the mean is not one member');
+  await Promise.all([ens.dispose(), one.dispose()]);
 });
 
 test('fused linear cross-entropy: same loss and gradients as gemm + crossEntropy', async () => {

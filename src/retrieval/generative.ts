@@ -3,6 +3,8 @@
  * code table and the trie. `recommend` encodes each user's history once, then runs the trie-constrained
  * beam search; items inserted after training get codes from the tokenizer's incremental path and are
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
+ * A bundle may hold an ensemble: several generators trained on the same codes with other seeds, which
+ * share the trie and the search and average their logits at each step.
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
@@ -20,6 +22,12 @@ export interface HistoryBatch {
   /** Seconds since the previous event (0 for the first / unknown); bucketed here. */
   gapSeconds?: Float32Array;
 }
+
+/** The encode graph's outputs for a batch of users. */
+export type UserContext = Record<string, ort.Tensor>;
+
+/** One generator's ORT sessions: the encode graph and a decode graph per code level. */
+interface MemberSessions { encode: ort.InferenceSession; decode: ort.InferenceSession[] }
 
 export interface RecommendOptions {
   k: number;
@@ -46,8 +54,7 @@ export class GenerativeModel {
     readonly manifest: BundleManifest,
     readonly itemIds: string[],
     codes: Int32Array,
-    private readonly encode: ort.InferenceSession,
-    private readonly decode: ort.InferenceSession[],
+    private readonly sessions: MemberSessions[],
   ) {
     const c = manifest.model.config;
     this.codes = codes;
@@ -84,24 +91,37 @@ export class GenerativeModel {
 
   static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
     const b = readBundle(dir);
-    const encode = await createSession(b.encode, runtime);
-    const decode = await Promise.all(b.decode.map((bytes) => createSession(bytes, runtime)));
-    return new GenerativeModel(b.manifest, b.itemIds, b.codes, encode, decode);
+    const sessions = await Promise.all([b, ...b.members].map(async (m) => ({
+      encode: await createSession(m.encode, runtime), decode: await Promise.all(m.decode.map((bytes) => createSession(bytes, runtime))),
+    })));
+    return new GenerativeModel(b.manifest, b.itemIds, b.codes, sessions);
   }
 
-  /** From a model in memory (e.g. per-epoch validation), without writing a bundle. */
-  static async fromModule(model: Generator, codes: Int32Array, itemIds: string[], runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
-    const c = model.c;
-    const encode = await createSession(exportOnnx({ module: model, build: (g) => buildEncodeGraph(model, g) }), runtime);
-    const decode = await Promise.all(c.codeSizes.map((_, l) => createSession(exportOnnx({ module: model, build: (g) => buildDecodeGraph(model, g, l) }), runtime)));
+  /**
+   * From a model in memory (e.g. per-epoch validation), without writing a bundle. Several models (same
+   * config, trained on the same codes with other seeds) decode as one ensemble.
+   */
+  static async fromModule(model: Generator | Generator[], codes: Int32Array, itemIds: string[], runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
+    const models = Array.isArray(model) ? model : [model];
+    const c = models[0]!.c;
+    if (models.some((m) => JSON.stringify(m.c) !== JSON.stringify(c))) {
+      throw new GenrecError('GENREC_E_BUNDLE', 'the ensemble\'s members have different configs', 'train every member with the same settings and codes (only the seed differs)');
+    }
+    const sessions = await Promise.all(models.map(async (m) => ({
+      encode: await createSession(exportOnnx({ module: m, build: (g) => buildEncodeGraph(m, g) }), runtime),
+      decode: await Promise.all(c.codeSizes.map((_, l) => createSession(exportOnnx({ module: m, build: (g) => buildDecodeGraph(m, g, l) }), runtime))),
+    })));
     const manifest = {
       format: 'genrec-bundle', formatVersion: 1, version: 0, createdAt: new Date().toISOString(),
-      model: { kind: 'generator', config: c, parameters: model.numParameters() },
+      model: { kind: 'generator', config: c, parameters: models.reduce((s, m) => s + m.numParameters(), 0) },
       tokenizer: { version: 0, codeSizes: c.codeSizes, items: itemIds.length }, data: { label: '', users: 0, items: itemIds.length, events: 0 },
       metrics: {}, train: {}, files: { checkpoint: '', encode: '', decode: [], codes: '', items: '' },
     } satisfies BundleManifest;
-    return new GenerativeModel(manifest, [...itemIds], codes, encode, decode);
+    return new GenerativeModel(manifest, [...itemIds], codes, sessions);
   }
+
+  /** How many generators decode as one (1 unless the bundle is an ensemble). */
+  get members(): number { return this.sessions.length; }
 
   get config(): GeneratorConfig { return this.manifest.model.config; }
   get version(): number { return this.manifest.version; }
@@ -146,6 +166,13 @@ export class GenerativeModel {
   }
 
   async recommend(h: HistoryBatch, opts: RecommendOptions): Promise<BeamResult> {
+    const ctx = await this.encodeHistories(h);
+    return beamSearch(this.trie, h.users, (level, rowUser, prefix, rows, rowNode) => this.decodeLevel(ctx, level, rowUser, prefix, rows, rowNode),
+      { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+  }
+
+  /** The per-user context of each member (the encode graphs' outputs), computed once per request. */
+  async encodeHistories(h: HistoryBatch): Promise<UserContext[]> {
     const c = this.config, T = c.maxLen, U = h.users, L = c.codeSizes.length;
     if (h.items.length !== U * T) throw new GenrecError('GENREC_E_SHAPE', `history batch has ${h.items.length} tokens, expected ${U}×${T}`, 'left-pad histories to the model length');
     const mask = new Float32Array(U * T);
@@ -161,17 +188,31 @@ export class GenerativeModel {
     }
     if (c.pairInput && this.pairRows) feeds.pair_rows = toOrt(this.pairRows, [this.pairRows.length]);
     if (c.tripleInput && this.trainedTrie) feeds.item_triple_rows = this.tripleRowFeed();
-    const ctx = await this.encode.run(feeds);
-    const names = contextNames(c);
-    const children = this.pairRows ? this.childFeeds() : null;
-    return beamSearch(this.trie, U, async (level, rowUser, prefix, rows, rowNode) => {
-      const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
-      for (const n of names) f[n] = ctx[n]!;
-      if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
-      if (children && level < 2) Object.assign(f, children);
-      if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(), { triple_node: toOrt(rowNode, [rows]) });
-      return (await this.decode[level]!.run(f)).logits!.data as Float32Array;
-    }, { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+    return Promise.all(this.sessions.map((s) => s.encode.run(feeds)));
+  }
+
+  /**
+   * One beam step's logits [rows, K_level] given the users' contexts (the beam search's `DecodeFn`). An
+   * ensemble averages its members' logits: after the search normalises over each prefix's valid children,
+   * that is the normalised geometric mean of the members' next-code distributions (each member's own
+   * normaliser is a constant of the row and cancels).
+   */
+  async decodeLevel(ctx: UserContext[], level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array): Promise<Float32Array> {
+    const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
+    if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
+    if (this.pairRows && level < 2) Object.assign(f, this.childFeeds());
+    if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(), { triple_node: toOrt(rowNode, [rows]) });
+    const names = contextNames(this.config);
+    const logits = await Promise.all(this.sessions.map(async (s, i) => {
+      const own: Record<string, ort.Tensor> = { ...f };
+      for (const n of names) own[n] = ctx[i]![n]!;
+      return (await s.decode[level]!.run(own)).logits!.data as Float32Array;
+    }));
+    if (logits.length === 1) return logits[0]!;
+    const mean = Float32Array.from(logits[0]!);
+    for (const x of logits.slice(1)) for (let j = 0; j < mean.length; j++) mean[j] = mean[j]! + x[j]!;
+    for (let j = 0; j < mean.length; j++) mean[j] = mean[j]! / logits.length;
+    return mean;
   }
 
   /** A pair-softmax model decodes its first two levels over the current catalogue's prefixes. */
@@ -223,6 +264,6 @@ export class GenerativeModel {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.encode.release(), ...this.decode.map((d) => d.release())]);
+    await Promise.all(this.sessions.flatMap((s) => [s.encode.release(), ...s.decode.map((d) => d.release())]));
   }
 }

@@ -9,6 +9,8 @@
  *   codes.safetensors    item → semantic ID table (int32 stored as float32-exact values) and level sizes
  *   items.json           external item ids in dense order
  *   tokenizer.safetensors  the fitted tokenizer and item embedder (when given), to code new items
+ *   member<i>/           an ensemble's further members (model.safetensors, encode.onnx, decode-<l>.onnx):
+ *                        generators trained on the same codes with other seeds, decoded as one model
  *
  * Bundles are written to a temp directory and renamed into place, so a reader never sees half a bundle;
  * the newest complete one is found by its version number.
@@ -33,11 +35,22 @@ export interface BundleManifest {
   metrics: Record<string, number>;
   train: Record<string, unknown>;
   /** `tokenizer`: the fitted tokenizer and item embedder (tokenizer.safetensors), for coding new items. */
-  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string; tokenizer?: string };
+  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string; tokenizer?: string; members?: MemberFiles[] };
 }
+
+/** The files of one further ensemble member (same config and codes as the first, other weights). */
+export interface MemberFiles { checkpoint: string; encode: string; decode: string[] }
+
+/** One member's exported inference graphs. */
+export interface MemberGraphs { encode: Uint8Array; decode: Uint8Array[] }
 
 export interface WriteBundleInput {
   model: Generator;
+  /**
+   * Further ensemble members: generators with `model`'s config trained on the same codes (other seeds).
+   * The bundle decodes them as one model, averaging their logits at every step.
+   */
+  members?: Generator[];
   /** [numItems × L] codes of every item the bundle knows. */
   codes: Int32Array;
   itemIds: string[];
@@ -71,24 +84,36 @@ export function writeBundle(modelsDir: string, input: WriteBundleInput): string 
   if (codes.length !== itemIds.length * L) {
     throw new GenrecError('GENREC_E_BUNDLE', `codes cover ${codes.length / L} items but ${itemIds.length} item ids were given`, 'pass the codes of every item');
   }
+  for (const m of input.members ?? []) {
+    if (JSON.stringify(m.c) !== JSON.stringify(c)) throw new GenrecError('GENREC_E_BUNDLE', 'an ensemble member\'s config differs from the first model\'s', 'train every member with the same settings and codes (only the seed differs)');
+  }
   mkdirSync(modelsDir, { recursive: true });
   const versions = bundleVersions(modelsDir);
   const version = (versions[versions.length - 1] ?? 0) + 1;
   const tmp = join(modelsDir, `.v${version}.${process.pid}.tmp`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp);
-  const exportGraph = (name: string, build: Parameters<typeof exportOnnx>[0]['build']) => {
-    writeFileAtomic(join(tmp, name), exportOnnx({ module: model as Module, build, name }));
-    return name;
+  const writeMember = (m: Generator, dir: string): MemberFiles => {
+    if (dir) mkdirSync(join(tmp, dir));
+    const exportGraph = (name: string, build: Parameters<typeof exportOnnx>[0]['build']) => {
+      writeFileAtomic(join(tmp, dir, name), exportOnnx({ module: m as Module, build, name }));
+      return join(dir, name);
+    };
+    const files = {
+      checkpoint: join(dir, 'model.safetensors'),
+      encode: exportGraph('encode.onnx', (g) => buildEncodeGraph(m, g)),
+      decode: Array.from({ length: L }, (_, l) => exportGraph(`decode-${l}.onnx`, (g) => buildDecodeGraph(m, g, l))),
+    };
+    saveCheckpoint(join(tmp, files.checkpoint), m);
+    return files;
   };
+  const members = (input.members ?? []).map((m, i) => writeMember(m, `member${i + 1}`));
   const files: BundleManifest['files'] = {
-    checkpoint: 'model.safetensors',
-    encode: exportGraph('encode.onnx', (g) => buildEncodeGraph(model, g)),
-    decode: Array.from({ length: L }, (_, l) => exportGraph(`decode-${l}.onnx`, (g) => buildDecodeGraph(model, g, l))),
+    ...writeMember(model, ''),
     codes: 'codes.safetensors',
     items: 'items.json',
+    ...(members.length ? { members } : {}),
   };
-  saveCheckpoint(join(tmp, files.checkpoint), model);
   saveSafetensors(join(tmp, files.codes), new Map([['codes', { data: Float32Array.from(codes), shape: [itemIds.length, L] }]]), { codeSizes: JSON.stringify(c.codeSizes) });
   writeFileAtomic(join(tmp, files.items), Buffer.from(JSON.stringify(itemIds)));
   if (input.writeTokenizer) {
@@ -97,7 +122,7 @@ export function writeBundle(modelsDir: string, input: WriteBundleInput): string 
   }
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT, formatVersion: BUNDLE_VERSION, version, createdAt: new Date().toISOString(),
-    model: { kind: 'generator', config: c, parameters: model.numParameters() },
+    model: { kind: 'generator', config: c, parameters: model.numParameters() * (1 + members.length) },
     tokenizer: { ...input.tokenizer, codeSizes: c.codeSizes, items: itemIds.length },
     data: input.data, metrics: input.metrics ?? {}, train: input.train ?? {}, files,
   };
@@ -114,6 +139,8 @@ export interface LoadedBundle {
   itemIds: string[];
   encode: Uint8Array;
   decode: Uint8Array[];
+  /** An ensemble's further members (empty for one model). */
+  members: MemberGraphs[];
 }
 
 /** Read and validate a bundle directory (not its parameters: the exported graphs embed them). */
@@ -128,12 +155,17 @@ export function readBundle(dir: string): LoadedBundle {
   if (manifest.format !== BUNDLE_FORMAT) throw bad(`format is ${String(manifest.format)}`);
   if (manifest.formatVersion > BUNDLE_VERSION) throw bad(`written by a newer genrec (bundle format ${manifest.formatVersion}); upgrade genrec`);
   const L = manifest.model.config.codeSizes.length;
-  if (manifest.files.decode.length !== L) throw bad(`has ${manifest.files.decode.length} decode graphs for ${L} code levels`);
+  for (const f of [manifest.files, ...(manifest.files.members ?? [])]) {
+    if (f.decode.length !== L) throw bad(`has ${f.decode.length} decode graphs for ${L} code levels`);
+  }
   const read = (f: string) => {
     try { return readFileSync(join(dir, f)); } catch (e) { throw bad(`missing ${f} (${(e as Error).message})`); }
   };
   const itemIds = JSON.parse(read(manifest.files.items).toString('utf8')) as string[];
   const t = loadSafetensors(join(dir, manifest.files.codes)).tensors.get('codes');
   if (!t || t.shape[0] !== itemIds.length || t.shape[1] !== L) throw bad('codes do not match the item list');
-  return { dir, manifest, codes: Int32Array.from(t.data), itemIds, encode: read(manifest.files.encode), decode: manifest.files.decode.map(read) };
+  return {
+    dir, manifest, codes: Int32Array.from(t.data), itemIds, encode: read(manifest.files.encode), decode: manifest.files.decode.map(read),
+    members: (manifest.files.members ?? []).map((f) => ({ encode: read(f.encode), decode: f.decode.map(read) })),
+  };
 }

@@ -27,3 +27,19 @@ test('genrec export: the README lists each graph\'s real inputs, with the tables
   assert.doesNotMatch(section('decode-2.onnx'), /child_codes/, 'only the inputs that graph has');
   assert.doesNotMatch(readme, /see src\/models/, 'every input and output is described');
 });
+
+test('genrec export: an ensemble bundle\'s README names every member\'s graphs and how to combine them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-export-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sizes = [4, 3], n = 12;
+  const codes = Int32Array.from({ length: n * 2 }, (_, k) => (k % 2 === 0 ? Math.floor(k / 2) % 4 : Math.floor(k / 8)));
+  const cfg = { arch: 'causal' as const, codeSizes: sizes, numItems: n, maxLen: 6, dModel: 8, nHead: 2, nLayer: 1, itemIdEmbedding: true, numEventTypes: 0, gapBuckets: 0, dropout: 0 };
+  const path = writeBundle(dir, {
+    model: new Generator(cfg).initialize(1), members: [new Generator(cfg).initialize(2)], codes,
+    itemIds: Array.from({ length: n }, (_, i) => `i${i}`), tokenizer: { version: 1 }, data: { label: 't', users: 0, items: n, events: 0 },
+  });
+  const readme = await graphsReadme(readBundle(path));
+  assert.match(readme, /## An ensemble of 2 generators/);
+  for (const f of ['member1/encode.onnx', 'member1/decode-0.onnx', 'member1/decode-1.onnx']) assert.ok(readme.includes(`\`${f}\``), f);
+  assert.match(readme, /average the members' `logits`/);
+});

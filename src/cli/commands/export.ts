@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { printResult } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 import { resolveBundle } from './eval.js';
@@ -24,8 +24,12 @@ export function register(program: Command): void {
       const b = readBundle(dir);
       const out = resolve(opts.out);
       mkdirSync(out, { recursive: true });
-      const files = [b.manifest.files.encode, ...b.manifest.files.decode, b.manifest.files.codes, b.manifest.files.items, 'manifest.json'];
-      for (const f of files) copyFileSync(join(dir, f), join(out, f));
+      const members = b.manifest.files.members ?? [];
+      const files = [b.manifest.files.encode, ...b.manifest.files.decode, ...members.flatMap((m) => [m.encode, ...m.decode]), b.manifest.files.codes, b.manifest.files.items, 'manifest.json'];
+      for (const f of files) {
+        mkdirSync(dirname(join(out, f)), { recursive: true });
+        copyFileSync(join(dir, f), join(out, f));
+      }
       writeFileSync(join(out, 'README.md'), await graphsReadme(b));
       printResult({ bundle: dir, out, files: files.length + 1 }, json);
     });
@@ -67,6 +71,7 @@ function describe(name: string): string {
 
 /** The export README: every graph's inputs and outputs as its ONNX file declares them. */
 export async function graphsReadme(b: { manifest: BundleManifest; encode: Uint8Array; decode: Uint8Array[] }): Promise<string> {
+  const members = b.manifest.files.members ?? [];
   const cfg = b.manifest.model.config;
   const { createSession } = await import('../../engine/index.js');
   const lines = [`# genrec model v${b.manifest.version} (${cfg.arch} generator, ${cfg.codeSizes.length} code levels: ${cfg.codeSizes.join(' × ')}, history length T = ${cfg.maxLen})`, ''];
@@ -81,6 +86,11 @@ export async function graphsReadme(b: { manifest: BundleManifest; encode: Uint8A
     } finally {
       await session.release();
     }
+  }
+  if (members.length) {
+    lines.push(`## An ensemble of ${members.length + 1} generators`, '',
+      `${members.map((m) => [m.encode, ...m.decode].map((f) => `\`${f}\``).join(', ')).join('; ')}: further members with the same inputs and outputs as the graphs above (same config and codes, other weights).`,
+      'Run every member\'s encode graph once per request; at each decode step feed each member its own context, average the members\' `logits`, and normalise that mean over the valid children as for one model.', '');
   }
   lines.push(`\`${b.manifest.files.items}\`: external item ids in index order. genrec builds the decode tables from the current catalogue in src/retrieval/generative.ts (\`GenerativeModel\`).`, '');
   return lines.join('\n');

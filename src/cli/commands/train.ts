@@ -15,7 +15,7 @@ import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 export interface TrainOptions extends SourceOptions {
   epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairTemperature?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string;
-  batchSize?: string; lr?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
+  batchSize?: string; lr?: string; members?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
 /** Loads the data a command works on: a folder or generated data when given, else the store. */
@@ -62,6 +62,7 @@ export function register(program: Command): void {
     .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
+    .option('--members <n>', 'generators trained on the same semantic IDs with different seeds, decoded as one ensemble (n× the training time and decode work; default 1)')
     .option('--beam <n>', 'beam width for validation (twice the largest cut-off evaluated)', String(EVAL_BEAM))
     .option('--eval-users <n>', 'validation users sampled per evaluation', '3000')
     .option('--run-dir <dir>', 'checkpoints and curves (default <dataDir>/runs/train); a run found there resumes')
@@ -102,19 +103,20 @@ export function register(program: Command): void {
         lr: opts.lr !== undefined ? positiveFlag('lr', opts.lr, 0.002) : config.train.lr,
         weightDecay: config.train.weightDecay,
         ...(opts.windows !== undefined ? { windows: windowsOption(opts.windows) } : {}),
+        ...(opts.members !== undefined ? { members: optionalIntFlag('members', opts.members, 1)! } : {}),
         beam: optionalIntFlag('beam', opts.beam)!, evalUsers: optionalIntFlag('eval-users', opts.evalUsers)!,
       });
       const inter = ds.interactions;
       const bundle = writeBundle(opts.modelsDir ?? join(config.dataDir, 'models'), {
-        model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
+        model: fit.model, members: fit.members.slice(1).map((m) => m.model), codes: fit.codes, itemIds: ds.items.ids,
         tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
         data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
         metrics: { valid_ndcg10: fit.result.bestMetric, ...Object.fromEntries(Object.entries(fit.result.bestMetrics).map(([k, v]) => [`valid_${k}`, v])) },
-        train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds },
+        train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, members: fit.members.length, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds },
         writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
       });
       printResult({
-        bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
+        bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), members: fit.members.length, epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
         valid_ndcg10: Number(fit.result.bestMetric.toFixed(5)), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
       }, json);
     });
