@@ -9,9 +9,9 @@ import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
 import type { Generator, GeneratorConfig } from '../models/generator.js';
-import { trainGenerator, type RunDir, type TrainLoopResult } from '../train/index.js';
+import type { RunDir, TrainLoopResult } from '../train/index.js';
+import { trainMembers, type GenrecMember, type MemberJob, type MemberTrainOptions } from './members.js';
 import { GenerativeModel } from '../retrieval/generative.js';
-import { evaluate } from './harness.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
 import { blockOption, generatorBoolOptions, modelNumberOption, windowsOption } from './flags.js';
@@ -51,12 +51,6 @@ export interface GenrecOptions {
   members?: number;
 }
 
-export interface GenrecMember {
-  model: Generator;
-  result: TrainLoopResult;
-  trainSeconds: number;
-}
-
 export interface GenrecFit {
   /** The first member (the only one by default). */
   model: Generator;
@@ -82,44 +76,25 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const tokenizeSeconds = (performance.now() - t0) / 1000;
   log.info({ codeSizes, collisionRate: tok.report.collisionRate, seconds: tokenizeSeconds }, 'semantic IDs ready');
   const itemIds = o.dataset.items.ids;
-  const beam = o.beam ?? EVAL_BEAM;
-  const trainMember = async (i: number): Promise<GenrecMember> => {
-    const t1 = performance.now();
+  const train: MemberTrainOptions = {};
+  for (const k of ['model', 'batchSize', 'lr', 'weightDecay', 'historyDropout', 'labelSmoothing', 'windows'] as const) {
+    if (o[k] !== undefined) Object.assign(train, { [k]: o[k] });
+  }
+  const jobs: MemberJob[] = Array.from({ length: o.members ?? 1 }, (_, i) => ({
     // Member i's own seed (its initial weights, dropout and batch order); the codes are shared.
-    const seed = o.seed + MEMBER_SEED_STRIDE * i;
-    const { model, result } = await trainGenerator({
-      split: o.split, codes, codeSizes, maxLen: o.maxLen, epochs: o.epochs, seed,
-      ...(o.model ? { model: o.model } : {}),
-      ...(o.batchSize !== undefined ? { batchSize: o.batchSize } : {}),
-      ...(o.lr !== undefined ? { lr: o.lr } : {}),
-      ...(o.weightDecay !== undefined ? { weightDecay: o.weightDecay } : {}),
-      ...(o.historyDropout !== undefined ? { historyDropout: o.historyDropout } : {}),
-      ...(o.labelSmoothing !== undefined ? { labelSmoothing: o.labelSmoothing } : {}),
-      ...(o.windows !== undefined ? { windows: o.windows } : {}),
-      patience: o.patience ?? 4,
-      evalEvery: o.evalEvery ?? 2,
-      ...(o.runDir ? { runDir: i === 0 ? o.runDir : o.runDir.sub(`member${i}`) } : {}),
-      ...(o.resume !== undefined ? { resume: o.resume } : {}),
-      ...runtime,
-      evaluate: async (m) => {
-        const gm = await GenerativeModel.fromModule(m, codes, itemIds, o.runtime);
-        try {
-          const r = await evaluate(generativeRanker(gm, { beam }), o.split, 'valid', { includeSeen: false, sample: o.evalUsers ?? 3000, sampleSeed: o.seed });
-          return r.exclude;
-        } finally {
-          await gm.close();
-        }
-      },
-    });
-    return { model, result, trainSeconds: (performance.now() - t1) / 1000 };
-  };
-  const members: GenrecMember[] = [];
-  // One after another: each training step already uses the engine's threads.
-  for (let i = 0; i < (o.members ?? 1); i++) members.push(await trainMember(i));
+    seed: o.seed + MEMBER_SEED_STRIDE * i, sampleSeed: o.seed,
+    split: o.split, codes, codeSizes, itemIds: o.dataset.items.ids, maxLen: o.maxLen, epochs: o.epochs, train,
+    patience: o.patience ?? 4, evalEvery: o.evalEvery ?? 2, evalUsers: o.evalUsers ?? 3000, beam: o.beam ?? EVAL_BEAM,
+    ...(o.runDir ? { runDir: i === 0 ? o.runDir.path : o.runDir.sub(`member${i}`).path } : {}),
+    ...(o.resume !== undefined ? { resume: o.resume } : {}),
+    ...(o.runtime ? { runtime: o.runtime } : {}),
+  }));
+  const t1 = performance.now();
+  const members = await trainMembers(jobs, o.runtime);
   const first = members[0]!;
   return {
     model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, tokenizeSeconds,
-    trainSeconds: members.reduce((s, m) => s + m.trainSeconds, 0),
+    trainSeconds: (performance.now() - t1) / 1000,
   };
 }
 

@@ -1,0 +1,42 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GenrecError } from '../engine/index.js';
+import { splitWithRandomCodes } from '../train/fixtures.js';
+import { trainMember, trainMembers, type MemberJob } from './members.js';
+
+async function jobs(n: number): Promise<MemberJob[]> {
+  const { split, codes, sizes } = await splitWithRandomCodes();
+  const itemIds = Array.from({ length: split.interactions.numItems }, (_, i) => `i${i}`);
+  return Array.from({ length: n }, (_, i) => ({
+    seed: 5 + 1000 * i, sampleSeed: 5, split, codes, codeSizes: sizes, itemIds, maxLen: 10, epochs: 2,
+    train: { batchSize: 16, model: { dModel: 16, nHead: 2, nLayer: 1, dropout: 0.1 } }, patience: 4, evalEvery: 1, evalUsers: 50, beam: 10,
+  }));
+}
+
+test('ensemble members trained side by side in worker threads equal the same members trained here, weights and all', async () => {
+  const js = await jobs(2);
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-members-'));
+  const parallel = await trainMembers(js.map((j, i) => ({ ...j, runDir: join(dir, `m${i}`) })), { threads: 2 }); // two workers, one engine thread each
+  assert.equal(parallel.length, 2);
+  for (const [i, j] of js.entries()) {
+    const here = await trainMember({ ...j, runtime: { threads: 1 } });
+    const got = parallel[i]!;
+    assert.deepEqual(got.model.c, here.model.c);
+    assert.equal(got.result.bestEpoch, here.result.bestEpoch);
+    assert.equal(got.result.bestMetric, here.result.bestMetric);
+    const a = got.model.parameters(), b = here.model.parameters();
+    assert.equal(a.length, b.length);
+    a.forEach((p, k) => assert.deepEqual(p.data, b[k]!.data, p.name));
+  }
+  const w0 = parallel[0]!.model.parameters()[0]!.data, w1 = parallel[1]!.model.parameters()[0]!.data;
+  assert.notDeepEqual(w0, w1, 'members differ by their seeds');
+});
+
+test('a member that fails in its worker thread rejects with its coded error', async () => {
+  const [j] = await jobs(1);
+  const bad = { ...j!, epochs: 0 }; // the training loop refuses 0 epochs
+  await assert.rejects(trainMembers([bad, bad], { threads: 2 }), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_CONFIG');
+});

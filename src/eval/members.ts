@@ -1,0 +1,122 @@
+/**
+ * Training the generators of an ensemble. Each member is one `trainGenerator` run on the shared codes,
+ * early-stopped on its own validation NDCG@10. ORT's `run` is a synchronous native call, so members
+ * overlap only in separate threads: with a thread budget of b and n members, min(n, b) worker threads
+ * train at once, each with b / min(n, b) engine threads (on 2 cores: two members side by side, one
+ * thread each, instead of one after another on two threads, which small models barely use).
+ */
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { GenrecError, type RuntimeOptions } from '../engine/index.js';
+import type { Split } from '../data/split.js';
+import { Generator, type GeneratorConfig } from '../models/generator.js';
+import { RunDir, trainGenerator, type GeneratorTrainOptions, type TrainLoopResult } from '../train/index.js';
+import { GenerativeModel } from '../retrieval/generative.js';
+import { evaluate } from './harness.js';
+import { generativeRanker } from './generative-ranker.js';
+
+/** The settings of `trainGenerator` a member takes from its caller (plain data). */
+export type MemberTrainOptions = Partial<Pick<GeneratorTrainOptions, 'model' | 'batchSize' | 'lr' | 'weightDecay' | 'historyDropout' | 'labelSmoothing' | 'windows'>>;
+
+/** Everything one member's training needs, as plain data (it crosses to a worker thread). */
+export interface MemberJob {
+  /** Its own seed (initial weights, dropout, batch order). */
+  seed: number;
+  /** Seed of the validation users' sample (the same for every member). */
+  sampleSeed: number;
+  split: Split;
+  codes: Int32Array;
+  codeSizes: number[];
+  itemIds: string[];
+  maxLen: number;
+  epochs: number;
+  /** Model and optimiser settings, passed to `trainGenerator` as they are. */
+  train: MemberTrainOptions;
+  patience: number;
+  evalEvery: number;
+  evalUsers: number;
+  beam: number;
+  /** Run directory path (checkpoints, curves; a run found there resumes). */
+  runDir?: string;
+  resume?: boolean;
+  runtime?: RuntimeOptions;
+}
+
+export interface GenrecMember {
+  model: Generator;
+  result: TrainLoopResult;
+  trainSeconds: number;
+}
+
+/** Trains one member in this thread. */
+export async function trainMember(j: MemberJob): Promise<GenrecMember> {
+  const t0 = performance.now();
+  const { model, result } = await trainGenerator({
+    ...j.train,
+    split: j.split, codes: j.codes, codeSizes: j.codeSizes, maxLen: j.maxLen, epochs: j.epochs, seed: j.seed,
+    patience: j.patience, evalEvery: j.evalEvery,
+    ...(j.runDir ? { runDir: new RunDir(j.runDir) } : {}),
+    ...(j.resume !== undefined ? { resume: j.resume } : {}),
+    ...(j.runtime ? { runtime: j.runtime } : {}),
+    evaluate: async (m) => {
+      const gm = await GenerativeModel.fromModule(m, j.codes, j.itemIds, j.runtime);
+      try {
+        const r = await evaluate(generativeRanker(gm, { beam: j.beam }), j.split, 'valid', { includeSeen: false, sample: j.evalUsers, sampleSeed: j.sampleSeed });
+        return r.exclude;
+      } finally {
+        await gm.close();
+      }
+    },
+  });
+  return { model, result, trainSeconds: (performance.now() - t0) / 1000 };
+}
+
+/** What a member worker posts back: the trained weights, or the error that stopped it. */
+export type MemberReply =
+  | { ok: true; config: GeneratorConfig; params: Float32Array[]; result: TrainLoopResult; trainSeconds: number }
+  | { ok: false; code: string; message: string; hint: string };
+
+/** Trains one member in a worker thread (member-worker.ts) and rebuilds its model here. */
+function trainMemberInWorker(j: MemberJob): Promise<GenrecMember> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./member-worker.js', import.meta.url), { workerData: j });
+    let settled = false;
+    worker.once('message', (m: MemberReply) => {
+      settled = true;
+      void worker.terminate();
+      if (!m.ok) return reject(m.code.startsWith('GENREC_E_') ? new GenrecError(m.code, m.message, m.hint) : new Error(m.message));
+      const model = new Generator(m.config);
+      model.parameters().forEach((p, i) => p.data.set(m.params[i]!));
+      resolve({ model, result: m.result, trainSeconds: m.trainSeconds });
+    });
+    worker.once('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    worker.once('exit', (code) => {
+      if (!settled) { settled = true; reject(new GenrecError('GENREC_E_TRAIN', `a member's training thread exited with code ${code} before it finished`, 'run again; a run directory resumes from the last checkpoint')); }
+    });
+  });
+}
+
+/**
+ * Trains every job, in worker threads when the thread budget (the runtime's threads, else the cores)
+ * lets more than one run at once; results are in job order.
+ */
+export async function trainMembers(jobs: MemberJob[], runtime: RuntimeOptions = {}): Promise<GenrecMember[]> {
+  const budget = runtime.threads || availableParallelism();
+  const concurrency = Math.min(jobs.length, budget);
+  if (concurrency <= 1) {
+    const out: GenrecMember[] = [];
+    for (const j of jobs) out.push(await trainMember(j));
+    return out;
+  }
+  const threads = Math.max(1, Math.floor(budget / concurrency));
+  const out: GenrecMember[] = new Array(jobs.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      out[i] = await trainMemberInWorker({ ...jobs[i]!, runtime: { ...jobs[i]!.runtime, threads } });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, lane));
+  return out;
+}
