@@ -26,7 +26,7 @@ import type { BenchSuite } from './index.js';
 
 const LOAD = fileURLToPath(new URL('./serve-load.js', import.meta.url));
 
-async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number; pairSoftmax: boolean }): Promise<void> {
+async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number; pairSoftmax: boolean; members: number }): Promise<void> {
   const { generateSynthetic, withStore, leaveOneOut } = await import('../src/data/index.js');
   const { fitGenrec } = await import('../src/eval/genrec.js');
   const { writeBundle } = await import('../src/train/index.js');
@@ -40,10 +40,10 @@ async function buildModel(dir: string, o: { items: number; users: number; epochs
   const ds = await withStore({ dir, readOnly: true }, (s) => s.dataset());
   const split = leaveOneOut(ds.interactions);
   log.info({ users: ds.users.count, items: ds.items.count, events: ds.interactions.items.length }, 'bench serve: training the model (once)');
-  const fit = await fitGenrec({ dataset: ds, split, seed: o.seed, maxLen: 50, epochs: o.epochs, evalUsers: 500, beam: 20, patience: 100, model: { pairSoftmax: o.pairSoftmax } });
+  const fit = await fitGenrec({ dataset: ds, split, seed: o.seed, maxLen: 50, epochs: o.epochs, evalUsers: 500, beam: 20, patience: 100, model: { pairSoftmax: o.pairSoftmax }, members: o.members });
   const inter = ds.interactions;
   writeBundle(join(dir, 'models'), {
-    model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
+    model: fit.model, members: fit.members.slice(1).map((m) => m.model), codes: fit.codes, itemIds: ds.items.ids,
     tokenizer: { version: TOKENIZER_VERSION },
     data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
     metrics: { valid_ndcg10: fit.result.bestMetric }, train: { epochs: fit.result.epochs, seconds: fit.trainSeconds },
@@ -98,6 +98,7 @@ export const serve: BenchSuite = {
     { flags: '--users <n>', description: 'users in the synthetic data', default: '22000' },
     { flags: '--epochs <n>', description: 'training epochs of the model', default: '2' },
     { flags: '--pair-softmax <bool>', description: 'the model\'s head: true (default) or false (chained per-level softmax)', default: 'true' },
+    { flags: '--members <n>', description: 'generators in the served model (an ensemble on the same codes when > 1)', default: '1' },
     { flags: '--seed <n>', description: 'data and model seed', default: '1' },
     { flags: '--rate <n>', description: 'open-loop arrival rate, requests/s', default: '500' },
     { flags: '--seconds <n>', description: 'open-loop duration', default: '20' },
@@ -114,12 +115,12 @@ export const serve: BenchSuite = {
   async run(opts) {
     const { log } = await import('../src/engine/log.js');
     const { Rng } = await import('../src/engine/random.js');
-    const { boolOption } = await import('../src/eval/flags.js');
-    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true };
+    const { boolOption, modelNumberOption } = await import('../src/eval/flags.js');
+    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true, members: modelNumberOption('members', opts.members) ?? 1 };
     // The key names the model's head and its third-level vectors, so a cached model built with older
     // defaults is not reused.
     const head = o.pairSoftmax ? 'pair-softmax' : 'chained';
-    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-triple-${o.items}-${o.users}-${o.epochs}-${o.seed}`);
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-triple-${o.items}-${o.users}-${o.epochs}-${o.seed}${o.members > 1 ? `-x${o.members}` : ''}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
     const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
     // The server works on a copy of the store, so ingest never changes the cached data.
@@ -165,7 +166,7 @@ export const serve: BenchSuite = {
         p90_ms: round(openRes.p90_ms!), max_ms: round(openRes.max_ms!), closed_p99_ms: round(closedRes.p99_ms!),
         // The server's own view (fastify's request time; bucket upper bounds): the rest is waiting outside it.
         server_p50_ms_le: bucketQuantile(h0, h1, 0.5), server_p99_ms_le: bucketQuantile(h0, h1, 0.99),
-        users: users.length, beam: 20, k: 10, code_sizes: model.codeSizes.join('x'), valid_ndcg10: round(model.valid_ndcg10, 4),
+        users: users.length, beam: 20, k: 10, members: o.members, code_sizes: model.codeSizes.join('x'), valid_ndcg10: round(model.valid_ndcg10, 4),
         load_1m_before: round(load0), load_1m_after: round(loadavg()[0]!),
       };
     } finally {
