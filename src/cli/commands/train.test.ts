@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GENREC_BIN } from '../../serve/spawn.js';
+import { GenerativeModel } from '../../retrieval/generative.js';
 
 const DATA = ['--synthetic', '--synthetic-users', '100', '--synthetic-items', '120', '--eval-users', '30', '--beam', '10'];
 
@@ -37,7 +38,25 @@ test('genrec train takes epochs and batch size from the config (GENREC_TRAIN_*) 
   assert.ok(manifest.files.tokenizer, 'the bundle carries the tokenizer');
 });
 
-for (const [flag, value] of [['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba']] as const) {
+test('genrec train --members 2 writes one bundle holding both generators, which loads and recommends as one model', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const r = train(dataDir, ['--epochs', '1', '--members', '2']);
+  assert.equal(r.status, 0, r.stderr);
+  const dir = join(dataDir, 'models', 'v1');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  assert.equal(manifest.train.members, 2);
+  assert.equal(manifest.files.members.length, 1, 'the second member beside the first');
+  const gm = await GenerativeModel.load(dir, { threads: 1 });
+  t.after(() => gm.close());
+  assert.equal(gm.members, 2);
+  const T = gm.maxLen, items = new Int32Array(T);
+  items[T - 1] = 1;
+  const rec = await gm.recommend({ users: 1, items }, { k: 5, beam: 10 });
+  assert.ok(Array.from(rec.items).every((i) => i >= 0 && i < gm.items), 'real items');
+});
+
+for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba']] as const) {
   test(`genrec train: a bad ${flag} is a usage error (exit 2) that names the flag`, (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));
