@@ -45,8 +45,8 @@ export interface GenrecOptions {
   resume?: boolean;
   runtime?: RuntimeOptions;
   /**
-   * Generators trained on the same semantic IDs with different seeds and decoded as one
-   * (`GenerativeEnsemble`); default 1. Each member early-stops on its own validation figure.
+   * Generators trained on the same semantic IDs with different seeds and decoded as one ensemble
+   * (`GenerativeModel.fromModule` with every member); default 1. Each early-stops on its own validation figure.
    */
   members?: number;
 }
@@ -66,6 +66,9 @@ export interface GenrecFit {
   trainSeconds: number;
 }
 
+/** Member i of an ensemble trains with seed + stride·i (apart from the next bench seeds' own). */
+export const MEMBER_SEED_STRIDE = 1000;
+
 export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const t0 = performance.now();
   const runtime = o.runtime ? { runtime: o.runtime } : {};
@@ -83,7 +86,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const jobs: MemberJob[] = Array.from({ length: o.members ?? 1 }, (_, i) => ({
     // Member i's own seed (its initial weights, dropout and batch order); the codes are shared.
     seed: o.seed + MEMBER_SEED_STRIDE * i, sampleSeed: o.seed,
-    split: o.split, codes, codeSizes, itemIds: o.dataset.items.ids, maxLen: o.maxLen, epochs: o.epochs, train,
+    split: o.split, codes, codeSizes, itemIds, maxLen: o.maxLen, epochs: o.epochs, train,
     patience: o.patience ?? 4, evalEvery: o.evalEvery ?? 2, evalUsers: o.evalUsers ?? 3000, beam: o.beam ?? EVAL_BEAM,
     ...(o.runDir ? { runDir: i === 0 ? o.runDir.path : o.runDir.sub(`member${i}`).path } : {}),
     ...(o.resume !== undefined ? { resume: o.resume } : {}),
@@ -97,9 +100,6 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
     trainSeconds: (performance.now() - t1) / 1000,
   };
 }
-
-/** Member i of an ensemble trains with seed + stride·i (apart from the next bench seeds' own). */
-export const MEMBER_SEED_STRIDE = 1000;
 
 /** Options from `bench quality` flags (`--d-model`, `--layers`, `--dropout`, `--arch`, `--beam`, ...). */
 export function genrecOptionsFrom(options: Record<string, unknown>): Partial<GenrecOptions> & { model: Partial<GeneratorConfig> } {

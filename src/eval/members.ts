@@ -76,10 +76,12 @@ export type MemberReply =
   | { ok: true; config: GeneratorConfig; params: Float32Array[]; result: TrainLoopResult; trainSeconds: number }
   | { ok: false; code: string; message: string; hint: string };
 
-/** Trains one member in a worker thread (member-worker.ts) and rebuilds its model here. */
-function trainMemberInWorker(j: MemberJob): Promise<GenrecMember> {
+/** Trains one member in a worker thread (member-worker.ts, kept in `running` meanwhile) and rebuilds its model here. */
+function trainMemberInWorker(j: MemberJob, running: Set<Worker>): Promise<GenrecMember> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('./member-worker.js', import.meta.url), { workerData: j });
+    running.add(worker);
+    worker.once('exit', () => running.delete(worker));
     let settled = false;
     worker.once('message', (m: MemberReply) => {
       settled = true;
@@ -110,13 +112,21 @@ export async function trainMembers(jobs: MemberJob[], runtime: RuntimeOptions = 
   }
   const threads = Math.max(1, Math.floor(budget / concurrency));
   const out: GenrecMember[] = new Array(jobs.length);
+  const running = new Set<Worker>();
   let next = 0;
   const lane = async () => {
     while (next < jobs.length) {
       const i = next++;
-      out[i] = await trainMemberInWorker({ ...jobs[i]!, runtime: { ...jobs[i]!.runtime, threads } });
+      out[i] = await trainMemberInWorker({ ...jobs[i]!, runtime: { ...jobs[i]!.runtime, threads } }, running);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, lane));
+  try {
+    await Promise.all(Array.from({ length: concurrency }, lane));
+  } catch (e) {
+    // One member failed: the others' work is lost with it, so stop their threads rather than wait for them.
+    next = jobs.length;
+    await Promise.all([...running].map((w) => w.terminate()));
+    throw e;
+  }
   return out;
 }
