@@ -4,13 +4,14 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { GenrecError } from '../engine/errors.js';
-import { trainMember, type MemberJob, type MemberReply } from './members.js';
+import { trainMember, type MemberReply, type MemberWorkerData } from './members.js';
 
 if (!parentPort) throw new Error('member-worker.js runs in a worker thread (see members.ts)');
 const port = parentPort;
 
 try {
-  const m = await trainMember(workerData as MemberJob);
+  const { job, cancel } = workerData as MemberWorkerData;
+  const m = await trainMember(job, () => Atomics.load(cancel, 0) === 1);
   const params = m.model.parameters().map((p) => p.data.slice()); // own buffers, to transfer
   port.postMessage({ ok: true, config: m.model.c, params, result: m.result, trainSeconds: m.trainSeconds } satisfies MemberReply, params.map((p) => p.buffer as ArrayBuffer));
 } catch (e) {

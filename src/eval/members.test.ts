@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenrecError } from '../engine/index.js';
@@ -35,8 +35,14 @@ test('ensemble members trained side by side in worker threads equal the same mem
   assert.notDeepEqual(w0, w1, 'members differ by their seeds');
 });
 
-test('a member that fails in its worker thread rejects with its coded error', async () => {
+test('a member that fails in its worker thread rejects with its coded error, and the other member stops at its next step', async () => {
   const [j] = await jobs(1);
   const bad = { ...j!, epochs: 0 }; // the training loop refuses 0 epochs
-  await assert.rejects(trainMembers([bad, bad], { threads: 2 }), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_CONFIG');
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-members-'));
+  const long = { ...j!, epochs: 300, patience: 1000, runDir: dir }; // minutes of training if nothing stopped it
+  const t0 = performance.now();
+  await assert.rejects(trainMembers([long, bad], { threads: 2 }), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_CONFIG');
+  const curves = join(dir, 'curves.json'); // written after each completed epoch
+  const done = existsSync(curves) ? (JSON.parse(readFileSync(curves, 'utf8')).epochs.length as number) : 0;
+  assert.ok(done < 300, `the long member was cancelled after ${done} epochs (${Math.round(performance.now() - t0)} ms)`);
 });

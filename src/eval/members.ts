@@ -48,11 +48,12 @@ export interface GenrecMember {
   trainSeconds: number;
 }
 
-/** Trains one member in this thread. */
-export async function trainMember(j: MemberJob): Promise<GenrecMember> {
+/** Trains one member in this thread; `shouldStop` cancels it between steps. */
+export async function trainMember(j: MemberJob, shouldStop?: () => boolean): Promise<GenrecMember> {
   const t0 = performance.now();
   const { model, result } = await trainGenerator({
     ...j.train,
+    ...(shouldStop ? { shouldStop } : {}),
     split: j.split, codes: j.codes, codeSizes: j.codeSizes, maxLen: j.maxLen, epochs: j.epochs, seed: j.seed,
     patience: j.patience, evalEvery: j.evalEvery,
     ...(j.runDir ? { runDir: new RunDir(j.runDir) } : {}),
@@ -76,16 +77,20 @@ export type MemberReply =
   | { ok: true; config: GeneratorConfig; params: Float32Array[]; result: TrainLoopResult; trainSeconds: number }
   | { ok: false; code: string; message: string; hint: string };
 
-/** Trains one member in a worker thread (member-worker.ts, kept in `running` meanwhile) and rebuilds its model here. */
-function trainMemberInWorker(j: MemberJob, running: Set<Worker>): Promise<GenrecMember> {
+/** A member worker's input: its job, and a shared flag that cancels it when set to 1. */
+export interface MemberWorkerData { job: MemberJob; cancel: Int32Array }
+
+/**
+ * Trains one member in a worker thread (member-worker.ts) and rebuilds its model here. The thread ends
+ * on its own once it has posted its result; it is never terminated from outside, since tearing a thread
+ * down inside onnxruntime's native code aborts the process. `cancel` (shared) stops it between steps.
+ */
+function trainMemberInWorker(j: MemberJob, cancel: Int32Array): Promise<GenrecMember> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./member-worker.js', import.meta.url), { workerData: j });
-    running.add(worker);
-    worker.once('exit', () => running.delete(worker));
+    const worker = new Worker(new URL('./member-worker.js', import.meta.url), { workerData: { job: j, cancel } satisfies MemberWorkerData });
     let settled = false;
     worker.once('message', (m: MemberReply) => {
       settled = true;
-      void worker.terminate();
       if (!m.ok) return reject(m.code.startsWith('GENREC_E_') ? new GenrecError(m.code, m.message, m.hint) : new Error(m.message));
       const model = new Generator(m.config);
       model.parameters().forEach((p, i) => p.data.set(m.params[i]!));
@@ -112,21 +117,22 @@ export async function trainMembers(jobs: MemberJob[], runtime: RuntimeOptions = 
   }
   const threads = Math.max(1, Math.floor(budget / concurrency));
   const out: GenrecMember[] = new Array(jobs.length);
-  const running = new Set<Worker>();
-  let next = 0;
+  const cancel = new Int32Array(new SharedArrayBuffer(4));
+  let next = 0, failure: unknown = null;
   const lane = async () => {
     while (next < jobs.length) {
       const i = next++;
-      out[i] = await trainMemberInWorker({ ...jobs[i]!, runtime: { ...jobs[i]!.runtime, threads } }, running);
+      try {
+        out[i] = await trainMemberInWorker({ ...jobs[i]!, runtime: { ...jobs[i]!.runtime, threads } }, cancel);
+      } catch (e) {
+        // One member failed: the ensemble cannot be built, so the others stop at their next step.
+        if (failure === null) failure = e;
+        Atomics.store(cancel, 0, 1);
+        next = jobs.length;
+      }
     }
   };
-  try {
-    await Promise.all(Array.from({ length: concurrency }, lane));
-  } catch (e) {
-    // One member failed: the others' work is lost with it, so stop their threads rather than wait for them.
-    next = jobs.length;
-    await Promise.all([...running].map((w) => w.terminate()));
-    throw e;
-  }
+  await Promise.all(Array.from({ length: concurrency }, lane)); // every thread has ended here
+  if (failure !== null) throw failure;
   return out;
 }

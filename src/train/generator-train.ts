@@ -50,6 +50,8 @@ export interface GeneratorTrainOptions {
   runtime?: RuntimeOptions;
   /** Simulated kill after n epochs (tests). */
   stopAfterEpochs?: number;
+  /** Cancels the run between steps (see `trainLoop`). */
+  shouldStop?: () => boolean;
 }
 
 export interface GeneratorTrainResult {
@@ -167,6 +169,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
     ...(o.runDir ? { runDir: o.runDir } : {}),
     ...(o.resume !== undefined ? { resume: o.resume } : {}),
     ...(o.stopAfterEpochs !== undefined ? { stopAfterEpochs: o.stopAfterEpochs } : {}),
+    ...(o.shouldStop ? { shouldStop: o.shouldStop } : {}),
     metadata: { config: JSON.stringify(cfg) },
   });
   await step.dispose();

@@ -48,6 +48,11 @@ export interface TrainLoopOptions {
   label?: string;
   /** Return after this many epochs of this call, leaving the checkpoint (simulates a kill; for tests). */
   stopAfterEpochs?: number;
+  /**
+   * Checked before every step: when it returns true the loop throws GENREC_E_CANCELLED at once. The
+   * run directory keeps the last completed epoch's checkpoint, so a later run resumes from there.
+   */
+  shouldStop?: () => boolean;
   /** Extra metadata stored in the checkpoints (config, data snapshot, ...). */
   metadata?: Record<string, string | number>;
   /** Load the best epoch's parameters into the module at the end; default true. */
@@ -148,6 +153,10 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainLoopResult> {
     const t0 = performance.now();
     let sum = 0, n = 0, lr = 0;
     for await (const feeds of o.batches(epoch)) {
+      if (o.shouldStop?.()) {
+        bar.stop();
+        throw new GenrecError('GENREC_E_CANCELLED', `${label}: cancelled at step ${o.step.step} (epoch ${epoch + 1})`, 'start the run again to resume from its last completed epoch');
+      }
       lr = o.lr(o.step.step);
       const { loss } = await o.step.run(feeds, lr);
       if (!Number.isFinite(loss)) {
