@@ -8,7 +8,7 @@
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
-import { readBundle, type BundleManifest } from '../train/bundle.js';
+import { readBundle, requireSameConfig, type BundleManifest, type MemberGraphs } from '../train/bundle.js';
 import { beamSearch, type BeamResult } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 
@@ -28,6 +28,11 @@ export type UserContext = Record<string, ort.Tensor>;
 
 /** One generator's ORT sessions: the encode graph and a decode graph per code level. */
 interface MemberSessions { encode: ort.InferenceSession; decode: ort.InferenceSession[] }
+
+/** Opens one member's graphs (from a bundle or exported in memory) as ORT sessions. */
+async function openMember(g: MemberGraphs, runtime: RuntimeOptions): Promise<MemberSessions> {
+  return { encode: await createSession(g.encode, runtime), decode: await Promise.all(g.decode.map((bytes) => createSession(bytes, runtime))) };
+}
 
 export interface RecommendOptions {
   k: number;
@@ -91,9 +96,7 @@ export class GenerativeModel {
 
   static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
     const b = readBundle(dir);
-    const sessions = await Promise.all([b, ...b.members].map(async (m) => ({
-      encode: await createSession(m.encode, runtime), decode: await Promise.all(m.decode.map((bytes) => createSession(bytes, runtime))),
-    })));
+    const sessions = await Promise.all([b, ...b.members].map((g) => openMember(g, runtime)));
     return new GenerativeModel(b.manifest, b.itemIds, b.codes, sessions);
   }
 
@@ -103,14 +106,12 @@ export class GenerativeModel {
    */
   static async fromModule(model: Generator | Generator[], codes: Int32Array, itemIds: string[], runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
     const models = Array.isArray(model) ? model : [model];
+    requireSameConfig(models);
     const c = models[0]!.c;
-    if (models.some((m) => JSON.stringify(m.c) !== JSON.stringify(c))) {
-      throw new GenrecError('GENREC_E_BUNDLE', 'the ensemble\'s members have different configs', 'train every member with the same settings and codes (only the seed differs)');
-    }
-    const sessions = await Promise.all(models.map(async (m) => ({
-      encode: await createSession(exportOnnx({ module: m, build: (g) => buildEncodeGraph(m, g) }), runtime),
-      decode: await Promise.all(c.codeSizes.map((_, l) => createSession(exportOnnx({ module: m, build: (g) => buildDecodeGraph(m, g, l) }), runtime))),
-    })));
+    const sessions = await Promise.all(models.map((m) => openMember({
+      encode: exportOnnx({ module: m, build: (g) => buildEncodeGraph(m, g) }),
+      decode: c.codeSizes.map((_, l) => exportOnnx({ module: m, build: (g) => buildDecodeGraph(m, g, l) })),
+    }, runtime)));
     const manifest = {
       format: 'genrec-bundle', formatVersion: 1, version: 0, createdAt: new Date().toISOString(),
       model: { kind: 'generator', config: c, parameters: models.reduce((s, m) => s + m.numParameters(), 0) },

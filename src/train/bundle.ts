@@ -44,6 +44,14 @@ export interface MemberFiles { checkpoint: string; encode: string; decode: strin
 /** One member's exported inference graphs. */
 export interface MemberGraphs { encode: Uint8Array; decode: Uint8Array[] }
 
+/** An ensemble's members must share their config (only their weights differ), or their logits do not average. */
+export function requireSameConfig(models: Generator[]): void {
+  const first = JSON.stringify(models[0]?.c);
+  if (models.some((m) => JSON.stringify(m.c) !== first)) {
+    throw new GenrecError('GENREC_E_BUNDLE', 'the ensemble\'s members have different configs', 'train every member with the same settings and codes (only the seed differs)');
+  }
+}
+
 export interface WriteBundleInput {
   model: Generator;
   /**
@@ -84,9 +92,7 @@ export function writeBundle(modelsDir: string, input: WriteBundleInput): string 
   if (codes.length !== itemIds.length * L) {
     throw new GenrecError('GENREC_E_BUNDLE', `codes cover ${codes.length / L} items but ${itemIds.length} item ids were given`, 'pass the codes of every item');
   }
-  for (const m of input.members ?? []) {
-    if (JSON.stringify(m.c) !== JSON.stringify(c)) throw new GenrecError('GENREC_E_BUNDLE', 'an ensemble member\'s config differs from the first model\'s', 'train every member with the same settings and codes (only the seed differs)');
-  }
+  requireSameConfig([model, ...(input.members ?? [])]);
   mkdirSync(modelsDir, { recursive: true });
   const versions = bundleVersions(modelsDir);
   const version = (versions[versions.length - 1] ?? 0) + 1;
