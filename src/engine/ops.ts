@@ -304,10 +304,21 @@ export function fullLike(x: Tensor, value: number, dtype: DType = x.dtype): Tens
 }
 export const zerosLike = (x: Tensor) => fullLike(x, 0);
 
-/** out = data; out[indices[i]] += updates[i] (duplicates accumulate): the gradient of `gather` on axis 0. */
+/**
+ * out = data; out[indices[i]] += updates[i] (duplicates accumulate): the gradient of `gather` on axis 0.
+ * Built on ScatterElements, not ScatterND: ORT's CPU ScatterND splits the indices among its intra-op
+ * threads with plain (non-atomic) adds, so with more than one thread two updates of the same row race and
+ * one is lost — embedding gradients would drop contributions at random. ScatterElements runs in index
+ * order on one thread: exact and reproducible, at a few ns per element.
+ */
 export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
-  const idx = unsqueeze(cast(indices, 'int64'), -1);
-  return data.graph.node('ScatterND', [data, idx, updates], [[data.dtype, data.shape]], { reduction: 'add' })[0]!;
+  const rest = data.shape.slice(1);
+  if (!rest.every((d): d is number => typeof d === 'number')) throw shapeError('scatterAdd', 'needs static trailing dims of data', data.shape, updates.shape);
+  const width = rest.reduce((a, b) => a * b, 1);
+  const rows = reshape(updates, [-1, width]); // [M, width]: one row per index
+  const idx = data.graph.node('Expand', [unsqueeze(reshape(cast(indices, 'int64'), [-1]), -1), shapeOf(rows)], [['int64', rows.shape]])[0]!;
+  const out = data.graph.node('ScatterElements', [reshape(data, [-1, width]), idx, rows], [[data.dtype, [data.shape[0]!, width]]], { axis: 0, reduction: 'add' })[0]!;
+  return reshape(out, [-1, ...rest]);
 }
 
 /** out = data; out[i][indices[i][j]] += updates[i][j] along `axis` (inference: no gradient rule). */
