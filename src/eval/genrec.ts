@@ -10,7 +10,7 @@ import type { Split } from '../data/split.js';
 import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
 import type { Generator, GeneratorConfig } from '../models/generator.js';
 import type { RunDir, TrainLoopResult } from '../train/index.js';
-import { trainMembers, type GenrecMember, type MemberJob, type MemberTrainOptions } from './members.js';
+import { trainMembers, validate, type GenrecMember, type MemberJob, type MemberTrainOptions } from './members.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
@@ -62,6 +62,11 @@ export interface GenrecFit {
   /** Embeds new items into the tokenizer's space (save it with the tokenizer to code them later). */
   embedder: ItemEmbedder;
   result: TrainLoopResult;
+  /**
+   * Validation figures of what ranks: the member's best, or for an ensemble the members decoded as one,
+   * measured once more on the same sampled users (each member's own best is in `members[i].result`).
+   */
+  valid: Record<string, number>;
   tokenizeSeconds: number;
   trainSeconds: number;
 }
@@ -95,8 +100,10 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const t1 = performance.now();
   const members = await trainMembers(jobs, o.runtime);
   const first = members[0]!;
+  const valid = members.length > 1 ? await validate(members.map((m) => m.model), jobs[0]!) : first.result.bestMetrics;
+  if (members.length > 1) log.info({ validNdcg10: valid['ndcg@10'], members: members.map((m) => m.result.bestMetric) }, 'ensemble validated');
   return {
-    model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, tokenizeSeconds,
+    model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, valid, tokenizeSeconds,
     trainSeconds: (performance.now() - t1) / 1000,
   };
 }
@@ -148,7 +155,7 @@ export const genrec: ModelFactory = async (ctx) => {
     ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),
     info: {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
-      epochs_run: fit.result.epochs, valid_ndcg10: fit.result.bestMetric, params: fit.model.numParameters() * fit.members.length,
+      epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
       collision_rate: fit.tokenizer.report.collisionRate,
       ...(fit.members.length > 1 ? { members: fit.members.length, member_best_epochs: fit.members.map((m) => m.result.bestEpoch).join('/'), member_valid_ndcg10: fit.members.map((m) => m.result.bestMetric.toFixed(4)).join('/') } : {}),
     },

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenrecError } from '../engine/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
-import { trainMember, trainMembers, type MemberJob } from './members.js';
+import { trainMember, trainMembers, validate, type MemberJob } from './members.js';
 
 async function jobs(n: number): Promise<MemberJob[]> {
   const { split, codes, sizes } = await splitWithRandomCodes();
@@ -45,4 +45,15 @@ test('a member that fails in its worker thread rejects with its coded error, and
   const curves = join(dir, 'curves.json'); // written after each completed epoch
   const done = existsSync(curves) ? (JSON.parse(readFileSync(curves, 'utf8')).epochs.length as number) : 0;
   assert.ok(done < 300, `the long member was cancelled after ${done} epochs (${Math.round(performance.now() - t0)} ms)`);
+});
+
+test('validate gives the figures early stopping kept for a member, and an ensemble of a member with itself validates as that member', async () => {
+  const [j0, j1] = await jobs(2);
+  const here = { runtime: { threads: 1 } };
+  const m0 = await trainMember({ ...j0!, ...here }), m1 = await trainMember({ ...j1!, ...here });
+  const own = await validate(m0.model, { ...j0!, ...here });
+  assert.deepEqual(own, m0.result.bestMetrics, 'the best epoch\'s weights, validated again, give its figures');
+  assert.deepEqual(await validate([m0.model, m0.model], { ...j0!, ...here }), own);
+  const both = await validate([m0.model, m1.model], { ...j0!, ...here });
+  assert.ok(both['ndcg@10']! >= 0 && both['ndcg@10']! <= 1 && both['recall@10']! >= both['ndcg@10']!, JSON.stringify(both));
 });

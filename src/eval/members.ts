@@ -59,17 +59,24 @@ export async function trainMember(j: MemberJob, shouldStop?: () => boolean): Pro
     ...(j.runDir ? { runDir: new RunDir(j.runDir) } : {}),
     ...(j.resume !== undefined ? { resume: j.resume } : {}),
     ...(j.runtime ? { runtime: j.runtime } : {}),
-    evaluate: async (m) => {
-      const gm = await GenerativeModel.fromModule(m, j.codes, j.itemIds, j.runtime);
-      try {
-        const r = await evaluate(generativeRanker(gm, { beam: j.beam }), j.split, 'valid', { includeSeen: false, sample: j.evalUsers, sampleSeed: j.sampleSeed });
-        return r.exclude;
-      } finally {
-        await gm.close();
-      }
-    },
+    evaluate: (m) => validate(m, j),
   });
   return { model, result, trainSeconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * Validation figures (seen items excluded) of one generator or of an ensemble decoded as one, through the
+ * exported graphs, on the job's sample of validation users: the metric early stopping reads, and an
+ * ensemble's own figure once its members are trained.
+ */
+export async function validate(models: Generator | Generator[], j: Pick<MemberJob, 'codes' | 'itemIds' | 'split' | 'beam' | 'evalUsers' | 'sampleSeed' | 'runtime'>): Promise<Record<string, number>> {
+  const gm = await GenerativeModel.fromModule(models, j.codes, j.itemIds, j.runtime);
+  try {
+    const r = await evaluate(generativeRanker(gm, { beam: j.beam }), j.split, 'valid', { includeSeen: false, sample: j.evalUsers, sampleSeed: j.sampleSeed });
+    return r.exclude;
+  } finally {
+    await gm.close();
+  }
 }
 
 /** What a member worker posts back: the trained weights, or the error that stopped it. */

@@ -196,10 +196,14 @@ export const sasrec: ModelFactory = async (ctx) => {
   // A resumed run's epochs before this call count too (result.seconds sums every call's epochs).
   const trainSeconds = Math.max((performance.now() - t0) / 1000, fits.reduce((s, f) => s + f.result.seconds, 0));
   const ranker = members === 1 ? await sasrecRanker(model, 256, ctx.runtime, ctx.options.topk === 'js' ? 'js' : 'ort') : await sasrecEnsembleRanker(fits.map((f) => f.model), 256, ctx.runtime);
+  // An ensemble's validation figure is its own, on the users its members were validated on.
+  const evalLimit = num(ctx.options, 'validLimit');
+  const valid = members === 1 ? result.bestMetric
+    : (await evaluate(ranker, ctx.split, 'valid', { includeSeen: false, ...(evalLimit ? { limit: evalLimit } : {}) })).exclude['ndcg@10']!;
   return {
     ranker, trainSeconds, dispose: () => ranker.dispose(),
     info: {
-      ...config, best_epoch: result.bestEpoch, epochs_run: result.epochs, valid_ndcg10: result.bestMetric, stopped_early: result.stoppedEarly, params: model.numParameters() * members,
+      ...config, best_epoch: result.bestEpoch, epochs_run: result.epochs, valid_ndcg10: valid, stopped_early: result.stoppedEarly, params: model.numParameters() * members,
       ...(members > 1 ? { members, member_best_epochs: fits.map((f) => f.result.bestEpoch).join('/'), member_valid_ndcg10: fits.map((f) => f.result.bestMetric.toFixed(4)).join('/') } : {}),
     },
   };

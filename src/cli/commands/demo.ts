@@ -118,7 +118,7 @@ export function register(program: Command): void {
     };
     const fit = await fitGenrec({ dataset: ds, split, seed: config.train.seed, maxLen, epochs, runDir, resume: false, beam, evalUsers, embeddings: { onProgress } });
     steps.push(['tokenize', Number(fit.tokenizeSeconds.toFixed(1)), `semantic IDs ${fit.codeSizes.join('×')}, ${(100 * fit.tokenizer.report.collisionRate).toFixed(1)} % collisions before the de-duplication level`]);
-    steps.push(['train', Number(fit.trainSeconds.toFixed(1)), `${fit.result.epochs} epochs${fit.result.stoppedEarly ? ' (stopped early)' : ''}, best ${fit.result.bestEpoch}: validation NDCG@10 ${formatValue(fit.result.bestMetric)}; ${fit.model.numParameters().toLocaleString('en-US')} parameters`]);
+    steps.push(['train', Number(fit.trainSeconds.toFixed(1)), `${fit.result.epochs} epochs${fit.result.stoppedEarly ? ' (stopped early)' : ''}, best ${fit.result.bestEpoch}: validation NDCG@10 ${formatValue(fit.valid['ndcg@10']!)}; ${fit.model.numParameters().toLocaleString('en-US')} parameters`]);
 
     // 5. the test split: the generator (beam search over semantic IDs) against MostPop.
     step('evaluate');
@@ -147,7 +147,7 @@ export function register(program: Command): void {
       model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
       tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
       data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
-      metrics: { valid_ndcg10: fit.result.bestMetric, ...prefixed('valid', fit.result.bestMetrics), ...prefixed('test', genrecTest), ...prefixed('mostpop_test', popTest) },
+      metrics: { valid_ndcg10: fit.valid['ndcg@10'], ...prefixed('valid', fit.result.bestMetrics), ...prefixed('test', genrecTest), ...prefixed('mostpop_test', popTest) },
       train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds, source: 'genrec demo' },
       // As `genrec train` does: the server can then give codes to items added after training.
       writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
@@ -158,7 +158,7 @@ export function register(program: Command): void {
     const metricKeys = Object.keys(genrecTest).filter((k) => /^(recall|ndcg)@\d+$/.test(k));
     const summary = {
       bundle, users: inter.numUsers, items: inter.numItems, events: held.items.length, engagements: inter.items.length, code_sizes: fit.codeSizes.join('x'),
-      epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch, valid_ndcg10: fit.result.bestMetric,
+      epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch, valid_ndcg10: fit.valid['ndcg@10'],
       ...prefixed('genrec_test', genrecTest), ...prefixed('mostpop_test', popTest), test_users: cases, seconds: total,
     };
 

@@ -111,13 +111,13 @@ export function register(program: Command): void {
         model: fit.model, members: fit.members.slice(1).map((m) => m.model), codes: fit.codes, itemIds: ds.items.ids,
         tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
         data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
-        metrics: { valid_ndcg10: fit.result.bestMetric, ...Object.fromEntries(Object.entries(fit.result.bestMetrics).map(([k, v]) => [`valid_${k}`, v])) },
+        metrics: { valid_ndcg10: fit.valid['ndcg@10']!, ...Object.fromEntries(Object.entries(fit.valid).map(([k, v]) => [`valid_${k}`, v])) },
         train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, members: fit.members.length, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds },
         writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
       });
       printResult({
         bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), members: fit.members.length, epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
-        valid_ndcg10: Number(fit.result.bestMetric.toFixed(5)), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+        valid_ndcg10: Number(fit.valid['ndcg@10']!.toFixed(5)), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
       }, json);
     });
 }
