@@ -305,19 +305,42 @@ export function fullLike(x: Tensor, value: number, dtype: DType = x.dtype): Tens
 export const zerosLike = (x: Tensor) => fullLike(x, 0);
 
 /**
- * out = data; out[indices[i]] += updates[i] (duplicates accumulate): the gradient of `gather` on axis 0.
- * Built on ScatterElements, not ScatterND: ORT's CPU ScatterND splits the indices among its intra-op
- * threads with plain (non-atomic) adds, so with more than one thread two updates of the same row race and
- * one is lost — embedding gradients would drop contributions at random. ScatterElements runs in index
- * order on one thread: exact and reproducible, at a few ns per element.
+ * Update elements one ScatterND node adds. ORT's CPU ScatterND splits its indices among the intra-op threads
+ * with plain (non-atomic) adds, so two threads adding into one row lose an update. Its ParallelFor runs a
+ * loop on the calling thread while Eigen's cost model gives it one thread, i.e. below about 210,000 units
+ * (here one unit per element); a chunk of 65,536 is well inside that, so every chunk adds in index order.
+ * src/engine/scatter.test.ts checks it with two threads.
+ */
+const SCATTER_CHUNK = 65_536;
+/** Chunked ScatterND copies the table once a chunk: worth it while that is cheaper than ScatterElements' ~20× slower per-element work. */
+const CHUNK_COPY_RATIO = 16;
+
+/**
+ * out = data; out[indices[i]] += updates[i] (duplicates accumulate, in index order): the gradient of `gather`
+ * on axis 0. Exact and reproducible with any number of engine threads: one ScatterND per chunk small enough
+ * for ORT to add on one thread (see SCATTER_CHUNK), or, when the table is too large to copy once a chunk (or
+ * the number of rows is only known at run time), one ScatterElements, which ORT always runs sequentially.
  */
 export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
   const rest = data.shape.slice(1);
   if (!rest.every((d): d is number => typeof d === 'number')) throw shapeError('scatterAdd', 'needs static trailing dims of data', data.shape, updates.shape);
   const width = rest.reduce((a, b) => a * b, 1);
   const rows = reshape(updates, [-1, width]); // [M, width]: one row per index
-  const idx = data.graph.node('Expand', [unsqueeze(reshape(cast(indices, 'int64'), [-1]), -1), shapeOf(rows)], [['int64', rows.shape]])[0]!;
-  const out = data.graph.node('ScatterElements', [reshape(data, [-1, width]), idx, rows], [[data.dtype, [data.shape[0]!, width]]], { axis: 0, reduction: 'add' })[0]!;
+  const idx = reshape(cast(indices, 'int64'), [-1, 1]);
+  const table = reshape(data, [-1, width]);
+  const [M, V] = [rows.shape[0], table.shape[0]];
+  const perChunk = Math.max(1, Math.floor(SCATTER_CHUNK / width));
+  let out: Tensor;
+  if (typeof M === 'number' && typeof V === 'number' && Math.ceil(M / perChunk) * V <= CHUNK_COPY_RATIO * M) {
+    out = table;
+    for (let s = 0; s < M; s += perChunk) {
+      const e = Math.min(M, s + perChunk);
+      out = data.graph.node('ScatterND', [out, slice(idx, 0, s, e), slice(rows, 0, s, e)], [[data.dtype, table.shape]], { reduction: 'add' })[0]!;
+    }
+  } else {
+    const wide = data.graph.node('Expand', [idx, shapeOf(rows)], [['int64', rows.shape]])[0]!;
+    out = data.graph.node('ScatterElements', [table, wide, rows], [[data.dtype, table.shape]], { axis: 0, reduction: 'add' })[0]!;
+  }
   return reshape(out, [-1, ...rest]);
 }
 

@@ -10,24 +10,45 @@ import { Graph } from './graph.js';
 import * as op from './ops.js';
 import { createSession, toOrt } from './runtime.js';
 
-test('scatterAdd sums every duplicate exactly with two intra-op threads, run after run', async () => {
-  const V = 2, D = 64, N = 40_000; // 2 rows, each hit 20,000 times
+/** Runs scatterAdd(data, idx, upd) `runs` times on two threads; returns each run's output and the graph's scatter ops. */
+async function scatterTwice(V: number, D: number, idxA: Int32Array, updA: Float32Array, base: Float32Array, runs: number) {
+  const N = idxA.length;
   const g = new Graph();
-  const data = g.input('data', 'float32', [V, D]);
-  const idx = g.input('idx', 'int32', [N]);
-  const upd = g.input('upd', 'float32', [N, D]);
-  const { bytes } = emit(g, { out: op.scatterAdd(data, idx, upd) });
-  const session = await createSession(bytes, { threads: 2 });
-  const idxA = Int32Array.from({ length: N }, (_, i) => (i * 7) % V);
-  const updA = Float32Array.from({ length: N * D }, (_, k) => 1 + (k % D)); // column j adds j + 1 each time
-  const base = Float32Array.from({ length: V * D }, (_, k) => k);
+  const out = op.scatterAdd(g.input('data', 'float32', [V, D]), g.input('idx', 'int32', [N]), g.input('upd', 'float32', [N, D]));
+  const ops = g.nodes.map((n) => n.op).filter((o) => o.startsWith('Scatter'));
+  const session = await createSession(emit(g, { out }).bytes, { threads: 2 });
+  const outs: Float32Array[] = [];
   try {
-    for (let run = 0; run < 25; run++) {
-      const out = (await session.run({ data: toOrt(base, [V, D]), idx: toOrt(idxA, [N]), upd: toOrt(updA, [N, D]) })).out!.data as Float32Array;
-      for (let k = 0; k < V * D; k++) assert.equal(out[k], k + (N / V) * (1 + (k % D)), `run ${run}, row ${Math.floor(k / D)}, column ${k % D}`);
+    for (let r = 0; r < runs; r++) {
+      outs.push((await session.run({ data: toOrt(base, [V, D]), idx: toOrt(idxA, [N]), upd: toOrt(updA, [N, D]) })).out!.data as Float32Array);
     }
   } finally {
     await session.release();
+  }
+  return { outs, ops };
+}
+
+test('scatterAdd sums every duplicate exactly with two intra-op threads, run after run (chunked ScatterND)', async () => {
+  const V = 2, D = 64, N = 40_000; // 2 rows, each hit 20,000 times
+  const idxA = Int32Array.from({ length: N }, (_, i) => (i * 7) % V);
+  const updA = Float32Array.from({ length: N * D }, (_, k) => 1 + (k % D)); // column j adds j + 1 each time
+  const base = Float32Array.from({ length: V * D }, (_, k) => k);
+  const { outs, ops } = await scatterTwice(V, D, idxA, updA, base, 25);
+  assert.ok(ops.length > 1 && ops.every((o) => o === 'ScatterND'), `chunks of ScatterND: ${ops.length}`);
+  outs.forEach((out, run) => {
+    for (let k = 0; k < V * D; k++) assert.equal(out[k], k + (N / V) * (1 + (k % D)), `run ${run}, row ${Math.floor(k / D)}, column ${k % D}`);
+  });
+});
+
+test('scatterAdd into a table too large to copy once a chunk uses ScatterElements, exact with two threads', async () => {
+  const V = 50_000, D = 4, N = 3_000; // 3,000 updates into 5 of 50,000 rows
+  const idxA = Int32Array.from({ length: N }, (_, i) => 1000 * (i % 5));
+  const updA = Float32Array.from({ length: N * D }, (_, k) => 0.5 * (1 + (k % D)));
+  const { outs, ops } = await scatterTwice(V, D, idxA, updA, new Float32Array(V * D), 3);
+  assert.deepEqual(ops, ['ScatterElements']);
+  for (const out of outs) {
+    for (let r = 0; r < 5; r++) for (let j = 0; j < D; j++) assert.equal(out[1000 * r * D + j], (N / 5) * 0.5 * (1 + j));
+    assert.equal(out.reduce((a, b) => a + b, 0), N * 0.5 * (1 + 2 + 3 + 4), 'nothing lands elsewhere');
   }
 });
 
