@@ -46,9 +46,9 @@ async function buildModel(dir: string, o: { items: number; users: number; epochs
     model: fit.model, members: fit.members.slice(1).map((m) => m.model), codes: fit.codes, itemIds: ds.items.ids,
     tokenizer: { version: TOKENIZER_VERSION },
     data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
-    metrics: { valid_ndcg10: fit.result.bestMetric }, train: { epochs: fit.result.epochs, seconds: fit.trainSeconds },
+    metrics: { valid_ndcg10: fit.valid['ndcg@10']! }, train: { epochs: fit.result.epochs, members: fit.members.length, seconds: fit.trainSeconds },
   });
-  writeFileSync(join(dir, 'READY'), JSON.stringify({ seconds: (performance.now() - t0) / 1000, codeSizes: fit.codeSizes, valid_ndcg10: fit.result.bestMetric }));
+  writeFileSync(join(dir, 'READY'), JSON.stringify({ seconds: (performance.now() - t0) / 1000, codeSizes: fit.codeSizes, valid_ndcg10: fit.valid['ndcg@10'] }));
 }
 
 function runLoad(spec: Record<string, unknown>, dir: string): Promise<Record<string, number>> {
