@@ -335,7 +335,8 @@ export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tens
     out = table;
     for (let s = 0; s < M; s += perChunk) {
       const e = Math.min(M, s + perChunk);
-      out = data.graph.node('ScatterND', [out, slice(idx, 0, s, e), slice(rows, 0, s, e)], [[data.dtype, table.shape]], { reduction: 'add' })[0]!;
+      const [ci, cr] = s === 0 && e === M ? [idx, rows] : [slice(idx, 0, s, e), slice(rows, 0, s, e)];
+      out = data.graph.node('ScatterND', [out, ci, cr], [[data.dtype, table.shape]], { reduction: 'add' })[0]!;
     }
   } else {
     const wide = data.graph.node('Expand', [idx, shapeOf(rows)], [['int64', rows.shape]])[0]!;

@@ -16,7 +16,7 @@ import { SasRec, SasRecInference, compileSasRecStep, sasrecFeeds, type SasRecCon
 import { trainLoop, type TrainLoopResult } from '../train/loop.js';
 import type { RunDir } from '../train/run-dir.js';
 import { warmupCosine } from '../train/schedule.js';
-import { evaluate, flatMetrics, scoreRanker, type RankBatch, type Ranker } from './harness.js';
+import { evaluate, flatMetrics, scoreRanker, type EvaluateOptions, type RankBatch, type Ranker } from './harness.js';
 import { maskSeen, topKRows } from './topk.js';
 
 export interface QualityContext {
@@ -158,6 +158,12 @@ export async function sasrecRanker(model: SasRec, batchSize = 256, runtime?: Run
   };
 }
 
+/** SASRec's validation: seen items excluded, on every validation user or the first `--valid-limit`. */
+function sasrecValidation(ctx: QualityContext): EvaluateOptions {
+  const limit = num(ctx.options, 'validLimit');
+  return { includeSeen: false, ...(limit ? { limit } : {}) };
+}
+
 /** Trains SASRec with full cross-entropy, early-stopped on validation NDCG@10 (seen excluded). */
 export async function trainSasRec(ctx: QualityContext, seqs?: Sequences): Promise<{ model: SasRec; result: TrainLoopResult; config: ReturnType<typeof sasrecConfig> }> {
   const cfg = sasrecConfig(ctx);
@@ -169,13 +175,12 @@ export async function trainSasRec(ctx: QualityContext, seqs?: Sequences): Promis
     ...(ctx.runtime ? { runtime: ctx.runtime } : {}),
   });
   const ranker = await sasrecRanker(model, 256, ctx.runtime);
-  const evalLimit = num(ctx.options, 'validLimit');
   try {
     const result = await trainLoop({
       step, module: model, maxEpochs: cfg.epochs, stepsPerEpoch: batcher.numBatches,
       batches: function* (e) { for (const b of batcher.epoch(e)) yield sasrecFeeds(b); },
       lr: warmupCosine({ peak: cfg.lr, warmupSteps: cfg.warmup, totalSteps: cfg.epochs * batcher.numBatches, min: cfg.lr * 0.01 }),
-      evaluate: async () => flatMetrics(await evaluate(ranker, ctx.split, 'valid', { includeSeen: false, ...(evalLimit ? { limit: evalLimit } : {}) })),
+      evaluate: async () => flatMetrics(await evaluate(ranker, ctx.split, 'valid', sasrecValidation(ctx))),
       patience: cfg.patience, evalEvery: num(ctx.options, 'evalEvery') ?? 1,
       runDir: ctx.runDir, seed: ctx.seed, label: `sasrec seed ${ctx.seed}`,
       metadata: { config: JSON.stringify(cfg) },
@@ -197,9 +202,7 @@ export const sasrec: ModelFactory = async (ctx) => {
   const trainSeconds = Math.max((performance.now() - t0) / 1000, fits.reduce((s, f) => s + f.result.seconds, 0));
   const ranker = members === 1 ? await sasrecRanker(model, 256, ctx.runtime, ctx.options.topk === 'js' ? 'js' : 'ort') : await sasrecEnsembleRanker(fits.map((f) => f.model), 256, ctx.runtime);
   // An ensemble's validation figure is its own, on the users its members were validated on.
-  const evalLimit = num(ctx.options, 'validLimit');
-  const valid = members === 1 ? result.bestMetric
-    : (await evaluate(ranker, ctx.split, 'valid', { includeSeen: false, ...(evalLimit ? { limit: evalLimit } : {}) })).exclude['ndcg@10']!;
+  const valid = members === 1 ? result.bestMetric : (await evaluate(ranker, ctx.split, 'valid', sasrecValidation(ctx))).exclude['ndcg@10']!;
   return {
     ranker, trainSeconds, dispose: () => ranker.dispose(),
     info: {

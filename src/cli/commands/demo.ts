@@ -147,7 +147,7 @@ export function register(program: Command): void {
       model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
       tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
       data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
-      metrics: { valid_ndcg10: fit.valid['ndcg@10'], ...prefixed('valid', fit.result.bestMetrics), ...prefixed('test', genrecTest), ...prefixed('mostpop_test', popTest) },
+      metrics: { valid_ndcg10: fit.valid['ndcg@10'], ...prefixed('valid', fit.valid), ...prefixed('test', genrecTest), ...prefixed('mostpop_test', popTest) },
       train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds, source: 'genrec demo' },
       // As `genrec train` does: the server can then give codes to items added after training.
       writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
