@@ -10,7 +10,7 @@ import type { Split } from '../data/split.js';
 import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
 import type { Generator, GeneratorConfig } from '../models/generator.js';
 import type { RunDir, TrainLoopResult } from '../train/index.js';
-import { trainMembers, validate, type GenrecMember, type MemberJob, type MemberTrainOptions } from './members.js';
+import { memberInfo, trainMembers, validate, type GenrecMember, type MemberJob, type MemberTrainOptions } from './members.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
@@ -100,8 +100,11 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const t1 = performance.now();
   const members = await trainMembers(jobs, o.runtime);
   const first = members[0]!;
-  const valid = members.length > 1 ? await validate(members.map((m) => m.model), jobs[0]!) : first.result.bestMetrics;
-  if (members.length > 1) log.info({ validNdcg10: valid['ndcg@10'], members: members.map((m) => m.result.bestMetric) }, 'ensemble validated');
+  let valid = first.result.bestMetrics;
+  if (members.length > 1) {
+    valid = await validate(members.map((m) => m.model), jobs[0]!);
+    log.info({ validNdcg10: valid['ndcg@10'], members: members.map((m) => m.result.bestMetric) }, 'ensemble validated');
+  }
   return {
     model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, valid, tokenizeSeconds,
     trainSeconds: (performance.now() - t1) / 1000,
@@ -157,7 +160,7 @@ export const genrec: ModelFactory = async (ctx) => {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
       epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
       collision_rate: fit.tokenizer.report.collisionRate,
-      ...(fit.members.length > 1 ? { members: fit.members.length, member_best_epochs: fit.members.map((m) => m.result.bestEpoch).join('/'), member_valid_ndcg10: fit.members.map((m) => m.result.bestMetric.toFixed(4)).join('/') } : {}),
+      ...memberInfo(fit.members.map((m) => m.result)),
     },
   };
 };

@@ -79,6 +79,12 @@ export async function validate(models: Generator | Generator[], j: Pick<MemberJo
   }
 }
 
+/** An ensemble's report fields: how many members, and each member's best epoch and validation figure ({} for one model). */
+export function memberInfo(results: TrainLoopResult[]): Record<string, unknown> {
+  if (results.length < 2) return {};
+  return { members: results.length, member_best_epochs: results.map((r) => r.bestEpoch).join('/'), member_valid_ndcg10: results.map((r) => r.bestMetric.toFixed(4)).join('/') };
+}
+
 /** What a member worker posts back: the trained weights, or the error that stopped it. */
 export type MemberReply =
   | { ok: true; config: GeneratorConfig; params: Float32Array[]; result: TrainLoopResult; trainSeconds: number }

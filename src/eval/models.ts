@@ -18,6 +18,7 @@ import type { RunDir } from '../train/run-dir.js';
 import { warmupCosine } from '../train/schedule.js';
 import { evaluate, flatMetrics, scoreRanker, type EvaluateOptions, type RankBatch, type Ranker } from './harness.js';
 import { maskSeen, topKRows } from './topk.js';
+import { memberInfo } from './members.js';
 
 export interface QualityContext {
   dataset: Dataset;
@@ -207,7 +208,7 @@ export const sasrec: ModelFactory = async (ctx) => {
     ranker, trainSeconds, dispose: () => ranker.dispose(),
     info: {
       ...config, best_epoch: result.bestEpoch, epochs_run: result.epochs, valid_ndcg10: valid, stopped_early: result.stoppedEarly, params: model.numParameters() * members,
-      ...(members > 1 ? { members, member_best_epochs: fits.map((f) => f.result.bestEpoch).join('/'), member_valid_ndcg10: fits.map((f) => f.result.bestMetric.toFixed(4)).join('/') } : {}),
+      ...memberInfo(fits.map((f) => f.result)),
     },
   };
 };
