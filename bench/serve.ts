@@ -17,7 +17,8 @@
  * No result cache exists in the server, so every request runs the generator.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,18 @@ import { spawnServe } from '../src/serve/spawn.js';
 import type { BenchSuite } from './index.js';
 
 const LOAD = fileURLToPath(new URL('./serve-load.js', import.meta.url));
+
+/**
+ * A digest of the compiled code under `src/` (this file's sibling folder), so a model cached by an
+ * older build is rebuilt rather than served with that build's behaviour and metadata.
+ */
+function codeVersion(): string {
+  const root = fileURLToPath(new URL('../src/', import.meta.url));
+  const files = (readdirSync(root, { recursive: true }) as string[]).filter((f) => f.endsWith('.js') && !f.endsWith('.test.js')).sort();
+  const h = createHash('sha256');
+  for (const f of files) h.update(f).update('\0').update(readFileSync(join(root, f))).update('\0');
+  return h.digest('hex').slice(0, 12);
+}
 
 async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number; pairSoftmax: boolean; members: number }): Promise<void> {
   const { generateSynthetic, withStore, leaveOneOut } = await import('../src/data/index.js');
@@ -117,10 +130,10 @@ export const serve: BenchSuite = {
     const { Rng } = await import('../src/engine/random.js');
     const { boolOption, modelNumberOption } = await import('../src/eval/flags.js');
     const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true, members: modelNumberOption('members', opts.members) ?? 1 };
-    // The key names the model's head and its third-level vectors, so a cached model built with older
-    // defaults is not reused.
+    // The key names the options and the code version, so a model cached by other settings or an older
+    // build is not reused.
     const head = o.pairSoftmax ? 'pair-softmax' : 'chained';
-    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-triple-${o.items}-${o.users}-${o.epochs}-${o.seed}${o.members > 1 ? `-x${o.members}` : ''}`);
+    const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-${o.items}-${o.users}-${o.epochs}-${o.seed}${o.members > 1 ? `-x${o.members}` : ''}-${codeVersion()}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
     const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
     // The server works on a copy of the store, so ingest never changes the cached data.
