@@ -40,8 +40,10 @@ export const ingest: BenchSuite = {
   async run(opts) {
     const { withStore, EVENT_CSV_MAPPING } = await import('../src/data/index.js');
     const { log } = await import('../src/engine/log.js');
-    const rows = Math.max(1, Math.floor(Number(opts.rows)));
-    const seed = Math.floor(Number(opts.seed));
+    const { intFlag } = await import('../src/cli/flags.js');
+    const rows = intFlag('rows', String(opts.rows));
+    const seed = intFlag('seed', String(opts.seed), 0);
+    const threads = intFlag('threads', String(opts.threads), 0);
     const cacheDir = opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench');
     mkdirSync(cacheDir, { recursive: true });
     const csv = join(cacheDir, `ingest-${rows}-${seed}.csv`);
@@ -57,7 +59,7 @@ export const ingest: BenchSuite = {
     try {
       const t0 = performance.now();
       const cpu0 = process.cpuUsage();
-      const report = await withStore({ dir, threads: Number(opts.threads) || undefined }, (s) =>
+      const report = await withStore({ dir, threads: threads || undefined }, (s) =>
         s.import({ label: 'bench', events: { kind: 'file', path: csv, format: 'csv', mapping: { ...EVENT_CSV_MAPPING } } }));
       const seconds = (performance.now() - t0) / 1000;
       const cpu = process.cpuUsage(cpu0);

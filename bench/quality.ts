@@ -71,12 +71,9 @@ export const quality: BenchSuite = {
     const { RunDir } = await import('../src/train/index.js');
 
     if (!opts.path) throw new GenrecError('GENREC_E_USAGE', 'bench quality needs --path DIR', 'e.g. --path ../shared/datasets/amazon-beauty --format s3rec');
-    const intOpt = (key: string, min: number): number | undefined => {
-      if (opts[key] === undefined) return undefined;
-      const v = Number(opts[key]);
-      if (!(Number.isInteger(v) && v >= min)) throw new GenrecError('GENREC_E_USAGE', `--${key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())} must be an integer ≥ ${min}, got '${String(opts[key])}'`, 'pass a whole number');
-      return v;
-    };
+    const { intFlag } = await import('../src/cli/flags.js');
+    const { flagName } = await import('../src/eval/flags.js');
+    const intOpt = (key: string, min: number): number | undefined => opts[key] === undefined ? undefined : intFlag(flagName(key), String(opts[key]), min);
     const seeds = intOpt('seeds', 1)!, firstSeed = intOpt('seed', 0)!;
     const names = opts.models ? String(opts.models).split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(modelFactories);
     for (const n of names) {

@@ -129,7 +129,16 @@ export const serve: BenchSuite = {
     const { log } = await import('../src/engine/log.js');
     const { Rng } = await import('../src/engine/random.js');
     const { boolOption, modelNumberOption } = await import('../src/eval/flags.js');
-    const o = { items: Number(opts.items), users: Number(opts.users), epochs: Number(opts.epochs), seed: Number(opts.seed), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true, members: modelNumberOption('members', opts.members) ?? 1 };
+    const { intFlag, numberFlag, positiveFlag } = await import('../src/cli/flags.js');
+    const int = (flag: string, v: unknown, min = 1) => intFlag(flag, String(v), min);
+    const seconds = (flag: string, v: unknown) => positiveFlag(flag, String(v), 10);
+    // The load's settings, checked before minutes of model building; the server checks its own flags again.
+    const load = {
+      rate: positiveFlag('rate', String(opts.rate), 500), seconds: seconds('seconds', opts.seconds), closedSeconds: seconds('closed-seconds', opts.closedSeconds),
+      ingestSeconds: seconds('ingest-seconds', opts.ingestSeconds), connections: int('connections', opts.connections), batch: int('batch', opts.batch),
+    };
+    int('workers', opts.workers); int('threads', opts.threads, 0); numberFlag('batch-wait', String(opts.batchWait)); int('max-batch', opts.maxBatch);
+    const o = { items: int('items', opts.items), users: int('users', opts.users), epochs: int('epochs', opts.epochs), seed: int('seed', opts.seed, 0), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true, members: modelNumberOption('members', opts.members) ?? 1 };
     // The key names the options and the code version, so a model cached by other settings or an older
     // build is not reused.
     const head = o.pairSoftmax ? 'pair-softmax' : 'chained';
@@ -153,22 +162,22 @@ export const serve: BenchSuite = {
     const { child, url } = await spawnServe(dataDir, ['--log-level', 'warn', '--workers', String(opts.workers), '--threads', String(opts.threads), '--batch-wait', String(opts.batchWait), '--max-batch', String(opts.maxBatch), '--beam', '20', '--flush-interval', '5000']);
     const load0 = loadavg()[0]!;
     try {
-      const connections = Number(opts.connections);
+      const connections = load.connections;
       // Warm-up (JIT, ORT arenas) with users not used by the measured runs' first pass.
       await runLoad({ mode: 'closed', url, users: users.slice(-2000), seconds: 2, connections: 8, n: 10 }, dataDir);
-      log.info({ rate: Number(opts.rate), seconds: Number(opts.seconds) }, 'bench serve: open loop');
+      log.info({ rate: load.rate, seconds: load.seconds }, 'bench serve: open loop');
       const h0 = await serverBuckets(url);
-      const openRes = await runLoad({ mode: 'open', url, users, rate: Number(opts.rate), seconds: Number(opts.seconds), connections, n: 10 }, dataDir);
+      const openRes = await runLoad({ mode: 'open', url, users, rate: load.rate, seconds: load.seconds, connections, n: 10 }, dataDir);
       const h1 = await serverBuckets(url);
       log.info(openRes, 'open loop done; closed loop');
-      const closedRes = await runLoad({ mode: 'closed', url, users, seconds: Number(opts.closedSeconds), connections, n: 10 }, dataDir);
+      const closedRes = await runLoad({ mode: 'closed', url, users, seconds: load.closedSeconds, connections, n: 10 }, dataDir);
       log.info(closedRes, 'closed loop done; ingest');
-      const ingestRes = await runLoad({ mode: 'ingest', url, users, items, seconds: Number(opts.ingestSeconds), connections: 8, batch: Number(opts.batch), seed: o.seed }, dataDir);
+      const ingestRes = await runLoad({ mode: 'ingest', url, users, items, seconds: load.ingestSeconds, connections: 8, batch: load.batch, seed: o.seed }, dataDir);
       log.info(ingestRes, 'ingest done');
       const rss = peakRssMb(child.pid!);
       return {
         items: items.length,
-        target_rps: Number(opts.rate),
+        target_rps: load.rate,
         achieved_rps: round(openRes.achieved_rps!, 1),
         p50_ms: round(openRes.p50_ms!),
         p99_ms: round(openRes.p99_ms!),

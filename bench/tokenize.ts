@@ -21,14 +21,16 @@ export const tokenize: BenchSuite = {
   async run(opts) {
     const { log } = await import('../src/engine/index.js');
     const { ResidualTokenizer, syntheticClusteredVectors } = await import('../src/tokenizer/index.js');
-    const n = Number(opts.items), dim = Number(opts.dim), seed = Number(opts.seed), threads = Number(opts.threads);
+    const { intFlag } = await import('../src/cli/flags.js');
+    const int = (flag: string, v: unknown, min = 1) => intFlag(flag, String(v), min);
+    const n = int('items', opts.items), dim = int('dim', opts.dim), seed = int('seed', opts.seed, 0), threads = int('threads', opts.threads, 0);
     const g0 = performance.now();
     const { vectors } = syntheticClusteredVectors(n, dim, { seed });
     const genSeconds = (performance.now() - g0) / 1000;
     log.info({ items: n, dim, genSeconds }, 'synthetic vectors ready');
     let stageLogged = '';
     const { tokenizer, report } = await ResidualTokenizer.fit(vectors, n, dim, {
-      levels: Number(opts.levels), codebookSize: Number(opts.codebookSize), sampleSize: Number(opts.sample), balanced: Boolean(opts.balanced), seed,
+      levels: int('levels', opts.levels), codebookSize: int('codebook-size', opts.codebookSize, 0), sampleSize: int('sample', opts.sample, 0), balanced: Boolean(opts.balanced), seed,
     }, {
       ...(threads ? { runtime: { threads } } : {}),
       onProgress: (stage) => { if (stage !== stageLogged) { stageLogged = stage; log.info({ stage }, 'tokenize'); } },

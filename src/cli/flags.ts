@@ -2,10 +2,9 @@
  * Numeric flag values, checked the same way by every command: a bad value is a `GENREC_E_USAGE` error
  * that names the flag, says what it must be and gives an example.
  */
-import { GenrecError } from '../engine/errors.js';
+import { flagError } from '../eval/flags.js';
 
-const usage = (flag: string, what: string, v: string, example: number) =>
-  new GenrecError('GENREC_E_USAGE', `--${flag} must be ${what}, got '${v}'`, `e.g. --${flag} ${example}`);
+const usage = (flag: string, what: string, v: string, example: number) => flagError(flag, what, v, `e.g. --${flag} ${example}`);
 
 /** An integer ≥ min. */
 export function intFlag(flag: string, v: string, min = 1, example = Math.max(min, 1) * 2): number {

@@ -76,6 +76,17 @@ test('an unknown suite option is a coded usage error naming the suite options', 
   assert.match(r.err, /^GENREC_E_USAGE: .*--stepz[\s\S]*--steps <n>, --fast/);
 });
 
+test('the suites check their numeric flags first: a bad value is a usage error naming the flag, before any work', async () => {
+  // The suites' heavy modules load here, outside run()'s capture of stdout, which the test reporter also writes to.
+  await Promise.all(['../data/index.js', '../eval/index.js', '../train/index.js', '../tokenizer/index.js', '../models/index.js', '../serve/spawn.js'].map((m) => import(m)));
+  for (const [suite, flag, value] of [['serve', '--items', 'abc'], ['serve', '--rate', '0'], ['serve', '--max-batch', '1.5'], ['tokenize', '--levels', '2.5'],
+    ['engine', '--threads', '-1'], ['ingest', '--rows', 'x'], ['quality', '--seeds', '0']] as const) {
+    const r = await run('bench', suite, flag, value, ...(suite === 'quality' ? ['--path', 'no-such-dir'] : []));
+    assert.equal(r.code, EXIT_USAGE, `${suite} ${flag} ${value}: ${r.err}`);
+    assert.match(r.err, new RegExp(`^GENREC_E_USAGE: ${flag} must be .*got '${value.replace('.', '\\.')}'`), suite);
+  }
+});
+
 test('commander usage errors become GENREC_E_USAGE with exit code 2', async () => {
   const r = await run('nosuchcommand');
   assert.equal(r.code, EXIT_USAGE);

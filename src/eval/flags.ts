@@ -7,15 +7,20 @@ export function boolOption(flag: string, v: unknown): boolean | undefined {
   if (v === undefined) return undefined;
   if (v === true || v === 'true') return true;
   if (v === false || v === 'false') return false;
-  throw new GenrecError('GENREC_E_USAGE', `--${flag} must be true or false, got '${String(v)}'`, `e.g. --${flag} false`);
+  throw flagError(flag, 'true or false', v, `e.g. --${flag} false`);
 }
 
 /** The command-line flag of an option key: `dModel` → `d-model`. */
-const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+export const flagName = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** The usage error of a bad numeric value, worded as the CLI's own flags word it (src/cli/flags.ts). */
-const usage = (key: string, what: string, v: unknown, hint = `e.g. --${flagName(key)} 2`) =>
-  new GenrecError('GENREC_E_USAGE', `--${flagName(key)} must be ${what}, got '${String(v)}'`, hint);
+/**
+ * The usage error of a bad flag value, one wording for every command (src/cli/flags.ts builds on it):
+ * names the flag, says what it must be, shows what it got and what to do.
+ */
+export const flagError = (flag: string, what: string, got: unknown, hint: string) =>
+  new GenrecError('GENREC_E_USAGE', `--${flag} must be ${what}, got '${String(got)}'`, hint);
+
+const usage = (key: string, what: string, v: unknown, hint = `e.g. --${flagName(key)} 2`) => flagError(flagName(key), what, v, hint);
 
 /** A numeric flag given by its option key (`dModel` → `--d-model`), or undefined when absent. */
 export function numberOption(key: string, v: unknown): number | undefined {
@@ -52,13 +57,13 @@ export function modelNumberOption(key: string, v: unknown): number | undefined {
 
 /** The `--windows` flag: training rows from the last window of each user, or from all windows. */
 export function windowsOption(v: unknown): 'last' | 'all' {
-  if (v !== 'last' && v !== 'all') throw new GenrecError('GENREC_E_USAGE', `--windows must be 'last' or 'all', got '${String(v)}'`, 'use --windows last (one row per user) or all');
+  if (v !== 'last' && v !== 'all') throw flagError('windows', "'last' or 'all'", v, 'use --windows last (one row per user) or all');
   return v;
 }
 
 /** The `--block` flag: the causal encoder's block. */
 export function blockOption(v: unknown): 'transformer' | 'hstu' {
-  if (v !== 'transformer' && v !== 'hstu') throw new GenrecError('GENREC_E_USAGE', `--block must be 'transformer' or 'hstu', got '${String(v)}'`, 'use --block transformer (softmax attention + SwiGLU) or hstu');
+  if (v !== 'transformer' && v !== 'hstu') throw flagError('block', "'transformer' or 'hstu'", v, 'use --block transformer (softmax attention + SwiGLU) or hstu');
   return v;
 }
 
