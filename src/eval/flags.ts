@@ -1,4 +1,4 @@
-/** Model options shared by the quality suite's factories, checked once (coded usage errors). */
+/** Flag checks: the one wording of a bad flag value (the CLI builds on it) and the quality suite's model options, checked once (coded usage errors). */
 import { GenrecError } from '../engine/errors.js';
 import type { GeneratorConfig } from '../models/generator.js';
 
