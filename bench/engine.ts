@@ -29,8 +29,8 @@ export const engine: BenchSuite = {
     const { Graph, Module, Linear, TrainStep, Rng, createSession, emit, toOrt, op, log } = await import('../src/engine/index.js');
     const { TinyLM } = await import('../src/models/index.js');
     const { intFlag } = await import('../src/cli/flags.js');
-    const steps = Math.max(20, intFlag('steps', String(opts.steps)));
-    const threads = intFlag('threads', String(opts.threads), 0) || undefined;
+    const steps = Math.max(20, intFlag('steps', opts.steps));
+    const threads = intFlag('threads', opts.threads, 0) || undefined;
     const runtime = { ...(threads ? { threads } : {}), ...(opts.profile ? { profilePrefix: String(opts.profile) } : {}) };
     const rng = new Rng(7);
 

@@ -41,9 +41,9 @@ export const ingest: BenchSuite = {
     const { withStore, EVENT_CSV_MAPPING } = await import('../src/data/index.js');
     const { log } = await import('../src/engine/log.js');
     const { intFlag } = await import('../src/cli/flags.js');
-    const rows = intFlag('rows', String(opts.rows));
-    const seed = intFlag('seed', String(opts.seed), 0);
-    const threads = intFlag('threads', String(opts.threads), 0);
+    const rows = intFlag('rows', opts.rows);
+    const seed = intFlag('seed', opts.seed, 0);
+    const threads = intFlag('threads', opts.threads, 0);
     const cacheDir = opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench');
     mkdirSync(cacheDir, { recursive: true });
     const csv = join(cacheDir, `ingest-${rows}-${seed}.csv`);

@@ -129,15 +129,14 @@ export const serve: BenchSuite = {
     const { log } = await import('../src/engine/log.js');
     const { Rng } = await import('../src/engine/random.js');
     const { boolOption, modelNumberOption } = await import('../src/eval/flags.js');
-    const { intFlag, numberFlag, positiveFlag } = await import('../src/cli/flags.js');
-    const int = (flag: string, v: unknown, min = 1) => intFlag(flag, String(v), min);
-    const seconds = (flag: string, v: unknown) => positiveFlag(flag, String(v), 10);
+    const { intFlag: int, numberFlag, positiveFlag } = await import('../src/cli/flags.js');
+    const seconds = (flag: string, v: unknown) => positiveFlag(flag, v, 10);
     // The load's settings, checked before minutes of model building; the server checks its own flags again.
     const load = {
-      rate: positiveFlag('rate', String(opts.rate), 500), seconds: seconds('seconds', opts.seconds), closedSeconds: seconds('closed-seconds', opts.closedSeconds),
+      rate: positiveFlag('rate', opts.rate, 500), seconds: seconds('seconds', opts.seconds), closedSeconds: seconds('closed-seconds', opts.closedSeconds),
       ingestSeconds: seconds('ingest-seconds', opts.ingestSeconds), connections: int('connections', opts.connections), batch: int('batch', opts.batch),
     };
-    int('workers', opts.workers); int('threads', opts.threads, 0); numberFlag('batch-wait', String(opts.batchWait)); int('max-batch', opts.maxBatch);
+    int('workers', opts.workers); int('threads', opts.threads, 0); numberFlag('batch-wait', opts.batchWait); int('max-batch', opts.maxBatch);
     const o = { items: int('items', opts.items), users: int('users', opts.users), epochs: int('epochs', opts.epochs), seed: int('seed', opts.seed, 0), pairSoftmax: boolOption('pair-softmax', opts.pairSoftmax) ?? true, members: modelNumberOption('members', opts.members) ?? 1 };
     // The key names the options and the code version, so a model cached by other settings or an older
     // build is not reused.

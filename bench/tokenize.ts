@@ -21,8 +21,7 @@ export const tokenize: BenchSuite = {
   async run(opts) {
     const { log } = await import('../src/engine/index.js');
     const { ResidualTokenizer, syntheticClusteredVectors } = await import('../src/tokenizer/index.js');
-    const { intFlag } = await import('../src/cli/flags.js');
-    const int = (flag: string, v: unknown, min = 1) => intFlag(flag, String(v), min);
+    const { intFlag: int } = await import('../src/cli/flags.js');
     const n = int('items', opts.items), dim = int('dim', opts.dim), seed = int('seed', opts.seed, 0), threads = int('threads', opts.threads, 0);
     const g0 = performance.now();
     const { vectors } = syntheticClusteredVectors(n, dim, { seed });

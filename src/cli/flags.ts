@@ -4,10 +4,10 @@
  */
 import { flagError } from '../eval/flags.js';
 
-const usage = (flag: string, what: string, v: string, example: number) => flagError(flag, what, v, `e.g. --${flag} ${example}`);
+const usage = (flag: string, what: string, v: unknown, example: number) => flagError(flag, what, v, `e.g. --${flag} ${example}`);
 
-/** An integer ≥ min. */
-export function intFlag(flag: string, v: string, min = 1, example = Math.max(min, 1) * 2): number {
+/** An integer ≥ min (a flag's string, or a suite option's value). */
+export function intFlag(flag: string, v: unknown, min = 1, example = Math.max(min, 1) * 2): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw usage(flag, `an integer ≥ ${min}`, v, example);
   return n;
@@ -19,14 +19,14 @@ export function optionalIntFlag(flag: string, v: string | undefined, min = 1): n
 }
 
 /** A finite number ≥ min. */
-export function numberFlag(flag: string, v: string, min = 0, example = Math.max(min, 1)): number {
+export function numberFlag(flag: string, v: unknown, min = 0, example = Math.max(min, 1)): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < min) throw usage(flag, `a number ≥ ${min}`, v, example);
   return n;
 }
 
 /** A finite number > 0. */
-export function positiveFlag(flag: string, v: string, example: number): number {
+export function positiveFlag(flag: string, v: unknown, example: number): number {
   const n = Number(v);
   if (!Number.isFinite(n) || !(n > 0)) throw usage(flag, 'a positive number', v, example);
   return n;
