@@ -2,6 +2,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { suites, type BenchSuite } from '../../bench/index.js';
 import { EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, main } from './main.js';
+import { sink } from './output.js';
 
 // A fixture suite registered only inside this test process (the registry module is shared with the CLI).
 const fixture: BenchSuite = {
@@ -20,19 +21,18 @@ after(() => {
   delete suites[fixture.name];
 });
 
-/** Runs the CLI in-process, capturing what it writes to stdout and stderr. */
+/** Runs the CLI in-process, capturing what it writes to stdout and stderr (its sink, not the process's streams, which the test reporter writes to). */
 async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const write = { out: process.stdout.write, err: process.stderr.write };
-  process.stdout.write = ((chunk: string | Uint8Array) => ((out += String(chunk)), true)) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => ((err += String(chunk)), true)) as typeof process.stderr.write;
+  const write = { ...sink };
+  sink.out = (text) => ((out += text), true);
+  sink.err = (text) => ((err += text), true);
   try {
     const code = await main(['node', 'genrec', '--log-level', 'silent', ...args]);
     return { code, out, err };
   } finally {
-    process.stdout.write = write.out;
-    process.stderr.write = write.err;
+    Object.assign(sink, write);
   }
 }
 
@@ -77,8 +77,6 @@ test('an unknown suite option is a coded usage error naming the suite options', 
 });
 
 test('the suites check their numeric flags first: a bad value is a usage error naming the flag, before any work', async () => {
-  // The suites' heavy modules load here, outside run()'s capture of stdout, which the test reporter also writes to.
-  await Promise.all(['../data/index.js', '../eval/index.js', '../train/index.js', '../tokenizer/index.js', '../models/index.js', '../serve/spawn.js'].map((m) => import(m)));
   for (const [suite, flag, value] of [['serve', '--items', 'abc'], ['serve', '--rate', '0'], ['serve', '--max-batch', '1.5'], ['tokenize', '--levels', '2.5'],
     ['engine', '--threads', '-1'], ['ingest', '--rows', 'x'], ['quality', '--seeds', '0']] as const) {
     const r = await run('bench', suite, flag, value, ...(suite === 'quality' ? ['--path', 'no-such-dir'] : []));

@@ -7,6 +7,7 @@
 import { CommanderError } from 'commander';
 import { GenrecError } from '../engine/errors.js';
 import { createProgram } from './program.js';
+import { sink } from './output.js';
 
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
@@ -52,7 +53,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     if (err instanceof CommanderError && (err.exitCode === 0 || err.code === 'commander.help')) {
       return err.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
     }
-    process.stderr.write(formatError(err, process.env.GENREC_DEBUG === '1') + '\n');
+    sink.err(formatError(err, process.env.GENREC_DEBUG === '1') + '\n');
     return exitCodeFor(err);
   }
 }

@@ -3,6 +3,16 @@
  * with --json a command's result is exactly one JSON line, the last one.
  */
 
+/**
+ * Where the CLI writes its results (`out`) and its error reports (`err`). Commands write here rather than to
+ * process.stdout, so a test can capture one command's output without also capturing the test runner's own
+ * reports, which go to the same process's stdout.
+ */
+export const sink = {
+  out: (text: string): boolean => sink.out(text),
+  err: (text: string): boolean => process.stderr.write(text),
+};
+
 export function formatValue(v: unknown): string {
   if (typeof v === 'number') {
     if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
@@ -23,8 +33,8 @@ export function formatTable(header: string[], rows: string[][]): string {
 /** Prints a result record: one JSON line with `json`, else a key/value table. */
 export function printResult(result: Record<string, unknown>, json: boolean): void {
   if (json) {
-    process.stdout.write(JSON.stringify(result) + '\n');
+    sink.out(JSON.stringify(result) + '\n');
     return;
   }
-  process.stdout.write(formatTable(['metric', 'value'], Object.entries(result).map(([k, v]) => [k, formatValue(v)])));
+  sink.out(formatTable(['metric', 'value'], Object.entries(result).map(([k, v]) => [k, formatValue(v)])));
 }

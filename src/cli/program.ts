@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { setLogLevel } from '../engine/log.js';
 import { loadConfig, type Config } from './config.js';
+import { sink } from './output.js';
 import { registerAll } from './commands/index.js';
 
 export interface GlobalOptions {
@@ -48,7 +49,7 @@ export function createProgram(): Command {
     .option('--json', 'print the result as one JSON line (the last line of stdout)')
     // Errors become exceptions that main.ts turns into coded messages and exit codes.
     .exitOverride()
-    .configureOutput({ outputError: () => {} });
+    .configureOutput({ outputError: () => {}, writeOut: (text) => void sink.out(text), writeErr: (text) => void sink.err(text) });
 
   // Load (and so validate) the config before any command runs, and apply its log level.
   program.hook('preAction', (_program, action) => {

@@ -5,7 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { GenrecError } from '../../engine/errors.js';
 import { log } from '../../engine/log.js';
-import { formatTable, printResult } from '../output.js';
+import { formatTable, printResult, sink } from '../output.js';
 import { globalOptions } from '../program.js';
 
 // The registry (and so every suite's imports) loads only when `bench` runs, so a suite that fails to
@@ -42,14 +42,14 @@ async function list(json: boolean): Promise<void> {
   const suites = listSuites();
   if (json) {
     const out = suites.map((s) => ({ name: s.name, description: s.description, options: s.options ?? [] }));
-    process.stdout.write(JSON.stringify({ suites: out }) + '\n');
+    sink.out(JSON.stringify({ suites: out }) + '\n');
     return;
   }
   if (suites.length === 0) {
-    process.stdout.write('no bench suites registered\n');
+    sink.out('no bench suites registered\n');
     return;
   }
-  process.stdout.write(formatTable(['suite', 'options', 'description'],
+  sink.out(formatTable(['suite', 'options', 'description'],
     suites.map((s) => [s.name, optionList(s), s.description])));
 }
 

@@ -13,7 +13,7 @@ import type { Command, Option } from 'commander';
 import { intFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { log, progress } from '../../engine/log.js';
-import { formatTable, formatValue } from '../output.js';
+import { formatTable, formatValue, sink } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 import { untilSignal } from './serve.js';
@@ -179,13 +179,13 @@ export function register(program: Command): void {
     }
 
     if (json) {
-      if (server) process.stdout.write(`${server.url}\n`);
-      process.stdout.write(JSON.stringify({ ...summary, ...(server ? { url: server.url } : {}) }) + '\n');
+      if (server) sink.out(`${server.url}\n`);
+      sink.out(JSON.stringify({ ...summary, ...(server ? { url: server.url } : {}) }) + '\n');
     } else {
-      process.stdout.write(formatTable(['step', 'seconds', 'result'], steps.map(([s, t, r]) => [s, String(t), r])));
-      process.stdout.write(`total ${total} s\n\n`);
-      process.stdout.write(formatTable(['test metric', 'genrec', 'MostPop'], metricKeys.map((k) => [k, formatValue(genrecTest[k]), formatValue(popTest[k])])));
-      if (server) process.stdout.write(`\ndashboard and API (Ctrl-C stops):\n${server.url}\n`);
+      sink.out(formatTable(['step', 'seconds', 'result'], steps.map(([s, t, r]) => [s, String(t), r])));
+      sink.out(`total ${total} s\n\n`);
+      sink.out(formatTable(['test metric', 'genrec', 'MostPop'], metricKeys.map((k) => [k, formatValue(genrecTest[k]), formatValue(popTest[k])])));
+      if (server) sink.out(`\ndashboard and API (Ctrl-C stops):\n${server.url}\n`);
     }
     if (server) await untilSignal(server);
   });

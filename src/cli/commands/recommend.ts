@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { GenrecError } from '../../engine/errors.js';
 import type { Interactions } from '../../data/index.js';
 import { configOf } from '../program.js';
+import { sink } from '../output.js';
 import { addSourceOptions, type SourceOptions } from './import.js';
 import { resolveBundle } from './eval.js';
 import { commandDataset } from './train.js';
@@ -65,7 +66,7 @@ export function register(program: Command): void {
             }
             out += JSON.stringify({ user: id, items: recs }) + '\n';
           });
-          if (!process.stdout.write(out)) await new Promise((r) => process.stdout.once('drain', r));
+          if (!sink.out(out)) await new Promise((r) => process.stdout.once('drain', r));
         }
       } finally {
         await gm.close();

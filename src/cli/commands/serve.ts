@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { numberFlag } from '../flags.js';
 import { log } from '../../engine/log.js';
 import { configOf } from '../program.js';
+import { sink } from '../output.js';
 
 interface ServeFlags {
   host?: string; port?: string; apiKey?: string; authReads?: boolean; rateLimit: string; bodyLimit: string;
@@ -56,7 +57,7 @@ export function register(program: Command): void {
         maxBatch: numberFlag('max-batch', f.maxBatch, 1),
         beam: numberFlag('beam', f.beam, 1),
       });
-      process.stdout.write(`${server.url}\n`);
+      sink.out(`${server.url}\n`);
       await untilSignal(server);
     });
 }

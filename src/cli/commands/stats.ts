@@ -7,6 +7,7 @@
 import type { Command } from 'commander';
 import { GenrecError } from '../../engine/errors.js';
 import { configOf, globalOptions } from '../program.js';
+import { sink } from '../output.js';
 import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 
 interface StatsOptions extends SourceOptions {
@@ -49,12 +50,12 @@ export function register(program: Command): void {
       }
       const stats = data.datasetStats(ds);
       if (json) {
-        process.stdout.write(JSON.stringify({ ...stats, ...timing }) + '\n');
+        sink.out(JSON.stringify({ ...stats, ...timing }) + '\n');
         return;
       }
-      process.stdout.write(data.formatStats(stats));
+      sink.out(data.formatStats(stats));
       if (opts.timing) {
-        process.stdout.write(`\ntiming       load ${timing.load_s} s, leave-one-out split + ${timing.training_sequences} training sequences (max ${maxLen}) + ${timing.batches} batches ${timing.split_sequences_batches_s} s, total ${timing.total_s} s\n`);
+        sink.out(`\ntiming       load ${timing.load_s} s, leave-one-out split + ${timing.training_sequences} training sequences (max ${maxLen}) + ${timing.batches} batches ${timing.split_sequences_batches_s} s, total ${timing.total_s} s\n`);
       }
     });
 }

@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { intFlag } from '../flags.js';
 import { GenrecError } from '../../engine/errors.js';
 import { log, progress, type Progress } from '../../engine/log.js';
-import { formatTable, formatValue } from '../output.js';
+import { formatTable, formatValue, sink } from '../output.js';
 import { configOf, globalOptions } from '../program.js';
 
 interface TokenizeOptions {
@@ -147,12 +147,12 @@ export function register(program: Command): void {
         await tokenizer.release();
         const total = (performance.now() - t0) / 1000;
         if (json) {
-          process.stdout.write(JSON.stringify({ out, totalSeconds: total, codeSizes: Array.from(ids.sizes), ...report }) + '\n');
+          sink.out(JSON.stringify({ out, totalSeconds: total, codeSizes: Array.from(ids.sizes), ...report }) + '\n');
           return;
         }
-        process.stdout.write(formatTable(['level', 'K', 'used', 'utilisation', 'entropy', 'iterations', 'recon error'],
+        sink.out(formatTable(['level', 'K', 'used', 'utilisation', 'entropy', 'iterations', 'recon error'],
           report.levels.map((l) => [l.level, l.k, l.used, l.utilisation, l.entropy, l.iterations, l.reconError].map(formatValue))));
-        process.stdout.write('\n' + formatTable(['summary', 'value'], [
+        sink.out('\n' + formatTable(['summary', 'value'], [
           ['items', n], ['dim', src.dim], ['code sizes', Array.from(ids.sizes).join(' × ')],
           ['collision rate (before dedup)', report.collisionRate], ['largest collision group', report.maxGroup],
           ['all codes unique', String(report.unique)], ['reconstruction error', report.reconError],
