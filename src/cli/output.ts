@@ -9,7 +9,7 @@
  * reports, which go to the same process's stdout.
  */
 export const sink = {
-  out: (text: string): boolean => sink.out(text),
+  out: (text: string): boolean => process.stdout.write(text),
   err: (text: string): boolean => process.stderr.write(text),
 };
 
