@@ -544,16 +544,20 @@ export class Generator extends Module {
     const L = this.levels, d = this.c.dModel;
     const tgt = op.gather(h.itemTokens, targets); // [B, T, L]
     const P = this.prefixEmb.forward(tgt); // [B, T, L, d]
-    let Z: Tensor; // [B, T, L, d] states that predict each level
-    if (this.c.arch === 'causal') {
+    // The levels whose states the causal head computes: with the pair softmax the second level shares
+    // the first's state, so its own is never computed (a quarter of the head's work at four levels).
+    const causal = this.c.arch === 'causal';
+    const read = Array.from({ length: L }, (_, l) => l).filter((l) => !(causal && this.pairHead && l === 1));
+    let Z: Tensor; // [B, T, read.length, d] states that predict the levels in `read`
+    if (causal) {
       const hs = op.unsqueeze(this.encode(h), 2); // [B, T, 1, d]
       const pieces: Tensor[] = [];
       let acc: Tensor = hs;
       for (let l = 0; l < L; l++) {
         if (l > 0) acc = acc.add(op.slice(P, 2, l - 1, l));
-        pieces.push(acc);
+        if (read.includes(l)) pieces.push(acc.add(this.levelRows(g, l, l + 1)));
       }
-      Z = this.head(op.concat(pieces, 2).add(this.levelRows(g, 0, L)));
+      Z = this.head(op.concat(pieces, 2));
     } else {
       const { keys, values } = this.memory(h);
       const shifted = L > 1 ? op.concat([op.zerosLike(op.slice(P, 2, 0, 1)), op.slice(P, 2, 0, L - 1)], 2) : op.zerosLike(P);
@@ -566,17 +570,18 @@ export class Generator extends Module {
       this.decoder.forEach((blk, i) => { x = blk.forward(x, L, keys[i]!, values[i]!, bias); });
       Z = x.reshape([B, T, L, d]);
     }
+    const state = (l: number) => op.slice(Z, 2, read.indexOf(l), read.indexOf(l) + 1).reshape([B * T, d]);
     const w = weights.reshape([B * T]);
     let total: Tensor | null = null;
     let first = 0;
     if (this.pairHead) {
       // Levels 0 and 1 as one softmax over the catalogue's prefixes, from the first level's state.
       if (!pairHead?.target) throw new Error('a pair-softmax generator needs the prefix table and each target\'s prefix row');
-      total = op.crossEntropy(this.pairLogits(op.slice(Z, 2, 0, 1).reshape([B * T, d]), pairHead), pairHead.target, { weights: w, labelSmoothing: pairHead.labelSmoothing ?? 0 });
+      total = op.crossEntropy(this.pairLogits(state(0), pairHead), pairHead.target, { weights: w, labelSmoothing: pairHead.labelSmoothing ?? 0 });
       first = 2;
     }
     for (let l = first; l < L; l++) {
-      const zl = op.slice(Z, 2, l, l + 1).reshape([B * T, d]);
+      const zl = state(l);
       const cls = op.slice(tgt, 2, l, l + 1).reshape([B * T]).sub(g.scalar(this.offsets[l]!, 'int32'));
       // With masks, level l's softmax runs over the valid children of the true prefix only (a
       // hierarchical softmax over the trie), so log P(item) is the sum of the levels' log-probs.

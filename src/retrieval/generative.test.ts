@@ -10,6 +10,7 @@ import { GenerativeModel } from './generative.js';
 import { Generator } from '../models/index.js';
 import { trainGenerator } from '../train/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
+import { trainingSequences } from '../data/index.js';
 
 test('a trained generator round-trips through a bundle and recommends by beam search over valid IDs', async () => {
   const { model } = await trainToyGenerator('causal', 250);
@@ -113,3 +114,47 @@ test('serving refuses a model that reads event types or time gaps (it passes ite
     }
   }
 });
+
+// Training and serving must score an item alike: the teacher-forced loss is the mean over its targets
+// of −log P(target | history) as the exported graphs' search computes it (a softmax over the valid
+// children at each level). The targets are each row's last: an earlier target's history sits at other
+// positions in the row than it would left-padded alone. Without dropout, and with an lr far below
+// float32's resolution of the weights (a schedule needs a positive peak), one step's loss is that.
+for (const pairSoftmax of [true, false]) {
+  test(`the training loss equals the exported graphs' −log P of each target (${pairSoftmax ? 'pair softmax, pair and triple input, relative bias' : 'chained head'})`, async () => {
+    const { split, codes, sizes } = await splitWithRandomCodes();
+    const inter = split.interactions, n = inter.numItems, T = 10;
+    // Event type 1 marks each user's last training event; type weights [0, 1] make it the only target.
+    inter.types.fill(0);
+    for (let u = 0; u < inter.numUsers; u++) inter.types[split.trainEnd[u]! - 1] = 1;
+    const model = pairSoftmax
+      ? { pairSoftmax: true, pairInput: true, tripleVectors: true, tripleInput: true, relativeBuckets: 8, itemIdEmbedding: false }
+      : { pairSoftmax: false, tripleVectors: false };
+    const { model: gen, result } = await trainGenerator({
+      split, codes, codeSizes: sizes, maxLen: T, epochs: 1, batchSize: 256, lr: 1e-20, seed: 9, runtime: { threads: 1 },
+      typeWeights: Float32Array.of(0, 1), model: { dModel: 16, nHead: 2, nLayer: 2, dropout: 0, ...model },
+    });
+    const seqs = trainingSequences(split, { maxLen: T });
+    assert.ok(seqs.count > 64 && result.history.length === 1, 'one batch holds every training row');
+    const U = seqs.count, items = new Int32Array(U * T), targets = new Int32Array(U);
+    for (let r = 0; r < U; r++) {
+      const last = seqs.ends[r]! - 1;
+      for (let j = seqs.starts[r]!; j < last; j++) items[r * T + T - (last - j)] = inter.items[j]! + 1; // left-padded
+      targets[r] = inter.items[last]!;
+    }
+    const gm = await GenerativeModel.fromModule(gen, codes, Array.from({ length: n }, (_, i) => `i${i}`), { threads: 1 });
+    try {
+      const r = await gm.recommend({ users: U, items }, { k: n, beam: n }); // the whole catalogue: exact scores
+      let nll = 0;
+      for (let u = 0; u < U; u++) {
+        const at = r.items.subarray(u * n, (u + 1) * n).indexOf(targets[u]!);
+        assert.ok(at >= 0, `target of row ${u} scored`);
+        nll -= r.scores[u * n + at]!;
+      }
+      const loss = result.history[0]!.loss;
+      assert.ok(Math.abs(loss - nll / U) < 1e-4 * loss, `training loss ${loss} vs the search's mean −log P ${nll / U} over ${U} targets`);
+    } finally {
+      await gm.close();
+    }
+  });
+}
