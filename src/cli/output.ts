@@ -9,8 +9,11 @@
  * reports, which go to the same process's stdout.
  */
 export const sink = {
+  /** Writes a result; false when the stream's buffer is full (await `drained()` before writing more). */
   out: (text: string): boolean => process.stdout.write(text),
   err: (text: string): boolean => process.stderr.write(text),
+  /** Resolves once `out`'s stream has room again (for commands that stream many lines). */
+  drained: (): Promise<void> => new Promise((resolve) => process.stdout.once('drain', () => resolve())),
 };
 
 export function formatValue(v: unknown): string {

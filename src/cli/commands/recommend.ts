@@ -66,7 +66,7 @@ export function register(program: Command): void {
             }
             out += JSON.stringify({ user: id, items: recs }) + '\n';
           });
-          if (!sink.out(out)) await new Promise((r) => process.stdout.once('drain', r));
+          if (!sink.out(out)) await sink.drained();
         }
       } finally {
         await gm.close();
