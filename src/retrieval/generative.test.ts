@@ -126,7 +126,7 @@ for (const pairSoftmax of [true, false]) {
     const inter = split.interactions, n = inter.numItems, T = 10;
     // Event type 1 marks each user's last training event; type weights [0, 1] make it the only target.
     inter.types.fill(0);
-    for (let u = 0; u < inter.numUsers; u++) inter.types[split.trainEnd[u]! - 1] = 1;
+    for (let u = 0; u < inter.numUsers; u++) if (split.trainEnd[u]! > inter.userOffsets[u]!) inter.types[split.trainEnd[u]! - 1] = 1;
     const model = pairSoftmax
       ? { pairSoftmax: true, pairInput: true, tripleVectors: true, tripleInput: true, relativeBuckets: 8, itemIdEmbedding: false }
       : { pairSoftmax: false, tripleVectors: false };
