@@ -10,7 +10,7 @@ import { GenerativeModel } from './generative.js';
 import { Generator } from '../models/index.js';
 import { trainGenerator } from '../train/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
-import { trainingSequences } from '../data/index.js';
+import { SequenceBatcher, trainingSequences } from '../data/index.js';
 
 test('a trained generator round-trips through a bundle and recommends by beam search over valid IDs', async () => {
   const { model } = await trainToyGenerator('causal', 250);
@@ -136,12 +136,10 @@ for (const pairSoftmax of [true, false]) {
     });
     const seqs = trainingSequences(split, { maxLen: T });
     assert.ok(seqs.count > 64 && result.history.length === 1, 'one batch holds every training row');
-    const U = seqs.count, items = new Int32Array(U * T), targets = new Int32Array(U);
-    for (let r = 0; r < U; r++) {
-      const last = seqs.ends[r]! - 1;
-      for (let j = seqs.starts[r]!; j < last; j++) items[r * T + T - (last - j)] = inter.items[j]! + 1; // left-padded
-      targets[r] = inter.items[last]!;
-    }
+    // The same rows left-padded alone: the last input position's target is the row's last event.
+    const [rows] = new SequenceBatcher(seqs, { batchSize: seqs.count, maxLen: T, shuffle: false }).epoch();
+    const U = seqs.count, items = rows!.inputs;
+    const targets = Int32Array.from({ length: U }, (_, r) => rows!.targets[r * T + T - 1]! - 1);
     const gm = await GenerativeModel.fromModule(gen, codes, Array.from({ length: n }, (_, i) => `i${i}`), { threads: 1 });
     try {
       const r = await gm.recommend({ users: U, items }, { k: n, beam: n }); // the whole catalogue: exact scores
