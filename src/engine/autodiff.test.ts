@@ -31,7 +31,7 @@ import { GenrecError } from './errors.js';
 import { Graph, isFloat, type Dim, type Tensor, type TypedData } from './graph.js';
 import * as op from './ops.js';
 import { Rng, hashString } from './random.js';
-import { createSession, toOrt, type ort } from './runtime.js';
+import { createSession, runGraph, toOrt, type ort } from './runtime.js';
 
 type Gen = (rng: Rng, n: number) => number[];
 const normal: Gen = (rng, n) => Array.from({ length: n }, () => rng.normal());
@@ -344,6 +344,27 @@ test('gradient of dropout equals its mask, fixed by the key', async () => {
   for (const m of mask) assert.ok(Math.abs(m) < 1e-12 || Math.abs(m - 1 / (1 - p)) < 1e-9, `mask value ${m}`);
   const dropped = mask.filter((m) => Math.abs(m) < 1e-12).length;
   assert.ok(dropped > 0 && dropped < mask.length, `dropped ${dropped} of ${mask.length}`);
+});
+
+test('dropout masks: rate p, independent neighbours, a fresh mask for each key', async () => {
+  const p = 0.1, n = 200_000, T = 200;
+  const masks: Float32Array[] = [];
+  for (const key of [7, 8]) {
+    const g = new Graph();
+    const out = await runGraph(g, { y: op.dropout(g.input('x', 'float32', [n / T, T]), p, true) }, {
+      x: { data: new Float32Array(n).fill(1), dims: [n / T, T] }, dropout_key: { data: Uint32Array.of(key), dims: [] },
+    });
+    masks.push(out.y as Float32Array);
+  }
+  const [a, b] = masks as [Float32Array, Float32Array];
+  const off = (m: Float32Array, i: number) => m[i] === 0;
+  for (const v of a) assert.ok(v === 0 || Math.abs(v - 1 / (1 - p)) < 1e-6, `mask value ${v}`);
+  const rate = (f: (i: number) => boolean, m: number) => { let c = 0; for (let i = 0; i < m; i++) if (f(i)) c++; return c / m; };
+  // Binomial standard errors at these sizes are ≤ 0.0007; the bounds are about five of them.
+  assert.ok(Math.abs(rate((i) => off(a, i), n) - p) < 0.003, 'drop rate');
+  assert.ok(Math.abs(rate((i) => off(a, i) && off(a, i + 1), n - 1) - p * p) < 0.0012, 'adjacent elements independent');
+  assert.ok(Math.abs(rate((i) => off(a, i) && off(a, i + T), n - T) - p * p) < 0.0012, 'adjacent rows independent');
+  assert.ok(Math.abs(rate((i) => off(a, i) && off(b, i), n) - p * p) < 0.0012, 'consecutive keys independent');
 });
 
 // ---- errors ---------------------------------------------------------------------------------------------

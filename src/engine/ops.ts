@@ -427,7 +427,8 @@ const dropoutSites = new WeakMap<Graph, number>();
 
 /**
  * Inverted dropout whose mask is a hash of (element index, site, key): no hidden RNG state in the
- * session, so a resumed run (same seed, same step) draws the same masks. The hash is lowbias32.
+ * session, so a resumed run (same seed, same step) draws the same masks. The hash is lowbias32 without
+ * its last xor-shift (see below).
  */
 export function dropout(x: Tensor, p: number, training: boolean): Tensor {
   if (!training || p <= 0) return x;
@@ -444,7 +445,9 @@ export function dropout(x: Tensor, p: number, training: boolean): Tensor {
   h = mul(h, 0x7feb352d);
   h = bitwiseXor(h, shiftRight(h, 15));
   h = mul(h, 0x846ca68b);
-  h = bitwiseXor(h, shiftRight(h, 16));
+  // lowbias32 ends with h ^= h >> 16, which leaves the top 16 bits as they are; the keep test reads the
+  // top bits, so that step could only flip an element within 2⁻¹⁶ of the threshold. Skipping it saves a
+  // pass of each of BitwiseXor and BitShift over every mask (the attention masks are the step's largest).
   const keep = greaterOrEqual(h, Math.min(0xffffffff, Math.round(p * 2 ** 32)));
   const mask = stopGradient(reshape(mul(cast(keep, x.dtype), 1 / (1 - p)), x.shape as Dim[]));
   return mul(x, mask);
