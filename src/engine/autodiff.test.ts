@@ -360,7 +360,7 @@ test('dropout masks: rate p, independent neighbours, a fresh mask for each key',
   const off = (m: Float32Array, i: number) => m[i] === 0;
   for (const v of a) assert.ok(v === 0 || Math.abs(v - 1 / (1 - p)) < 1e-6, `mask value ${v}`);
   const rate = (f: (i: number) => boolean, m: number) => { let c = 0; for (let i = 0; i < m; i++) if (f(i)) c++; return c / m; };
-  // Binomial standard errors at these sizes are ≤ 0.0007; the bounds are about five of them.
+  // Binomial standard errors at these sizes: 0.0007 for the rate, 0.0002 for the pairs; each bound is about five.
   assert.ok(Math.abs(rate((i) => off(a, i), n) - p) < 0.003, 'drop rate');
   assert.ok(Math.abs(rate((i) => off(a, i) && off(a, i + 1), n - 1) - p * p) < 0.0012, 'adjacent elements independent');
   assert.ok(Math.abs(rate((i) => off(a, i) && off(a, i + T), n - T) - p * p) < 0.0012, 'adjacent rows independent');
