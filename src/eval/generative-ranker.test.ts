@@ -8,7 +8,10 @@ import { generativeRanker } from './generative-ranker.js';
 function recordingModel(numEventTypes: number, gapBuckets: number, seen: HistoryBatch[]): GenerativeModel {
   return {
     maxLen: 3, config: { numEventTypes, gapBuckets },
-    recommend: async (h: HistoryBatch, o: { k: number }) => { seen.push(h); return { items: new Int32Array(h.users * o.k), scores: new Float32Array(h.users * o.k) }; },
+    recommendEach: async (h: HistoryBatch, searches: { k: number }[]) => {
+      seen.push(h);
+      return searches.map((o) => ({ items: new Int32Array(h.users * o.k), scores: new Float32Array(h.users * o.k) }));
+    },
   } as unknown as GenerativeModel;
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
+import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
 import { HstuBlock } from './layers.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
@@ -90,12 +90,16 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
   const t = prefixChildren(trie, rowOf, P - 1, 4, 3), dims = [4, t.width];
   assert.equal(t.width, 3);
   const children = { codes: g.constant(t.codes, dims, 'int32'), rows: g.constant(t.rows, dims, 'int32'), known: g.constant(t.known, dims, 'float32'), mask: g.constant(t.mask, dims, 'float32') };
+  const f = firstLevelPrefixes(trie, rowOf, P - 1, 4, 3);
+  assert.equal(f.count, P);
+  const prefixes = { codes: g.constant(f.codes, [P], 'int32'), rows: g.constant(f.rows, [P], 'int32'), known: g.constant(f.known, [P], 'float32'), parent: g.constant(f.parent, [P, 4], 'float32') };
   // Level-1 rows: every (user, c₀) with c₀ < 3.
   const rowUser = g.constant(Int32Array.from([0, 0, 0, 1, 1, 1]), [6], 'int32');
   const prefix = g.constant(Int32Array.from([0, 1, 2, 0, 1, 2].map((c) => codeOffsets(sizes)[0]! + c)), [6, 1], 'int32');
   const out = await runGraph(g, {
-    first: model.decodeStep(ctx, users, null, 0, children),
-    second: model.decodeStep(ctx, rowUser, prefix, 1, children),
+    first: model.decodeStep(ctx, users, null, 0, { children, prefixes }),
+    second: model.decodeStep(ctx, rowUser, prefix, 1, { children }),
+    ...(pairTemperature ? {} : { childSecond: model.secondLevelChildLogits(ctx, rowUser, prefix, children) }),
     joint: model.pairLogits(model.decodeState(ctx, users, null, 0), head),
     zn: model.outNorm.forward(model.decodeState(ctx, users, null, 0)),
     z: model.decodeState(ctx, users, null, 0),
@@ -110,6 +114,17 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
     let dot = q.reduce((a, x, j) => a + x * w[j]!, 0);
     if (pairTemperature) dot /= norm(q) * norm(w) * pairTemperature;
     assert.ok(Math.abs(joint[u * P + P - 1]! - dot) < 1e-4, `unseen prefix logit ${joint[u * P + P - 1]} vs ${dot}`);
+  }
+  if (!pairTemperature) {
+    // The second level's graph output: the same logits at each row's children, in trie order.
+    const bc = out.childSecond as Float32Array;
+    for (let r = 0; r < 6; r++) {
+      const c0 = r % 3;
+      for (let i = 0; i < t.width; i++) {
+        if (t.mask[c0 * t.width + i] !== 0) assert.ok(bc[r * t.width + i]! < -1e8, 'padding');
+        else assert.ok(Math.abs(bc[r * t.width + i]! - second[r * 3 + t.codes[c0 * t.width + i]!]!) < 1e-5);
+      }
+    }
   }
   const lse = (xs: number[]) => { const m = Math.max(...xs); return m + Math.log(xs.reduce((a, x) => a + Math.exp(x - m), 0)); };
   for (let u = 0; u < U; u++) {
@@ -149,7 +164,7 @@ test('triple vectors: a third-level code scores z·(e₂ + triple[c₀, c₁, c�
   const rowUser = g.constant(Int32Array.from(rowsUser), [R], 'int32'), pre = g.constant(Int32Array.from(prefix), [R, 2], 'int32');
   const triples = { node: g.constant(Int32Array.from(rowsNode), [R], 'int32'), codes: g.constant(t.codes, dims, 'int32'), rows: g.constant(t.rows, dims, 'int32'), known: g.constant(t.known, dims, 'float32') };
   const out = await runGraph(g, {
-    logits: model.decodeStep(ctx, rowUser, pre, 2, null, triples),
+    logits: model.decodeStep(ctx, rowUser, pre, 2, { triples }),
     zn: model.outNorm.forward(model.decodeState(ctx, rowUser, pre, 2)),
   }, { h: { data: Float32Array.from({ length: U * d }, () => rng.normal()), dims: [U, d] } });
   const logits = out.logits as Float32Array, zn = out.zn as Float32Array;

@@ -47,3 +47,38 @@ test('excluded items are removed inside the search and k results still come back
   const few = await beamSearch(t, 1, decode, { beam: 4, k: 4, offsets, exclude: () => [0, 1, 2, 3] });
   assert.deepEqual(Array.from(few.items).sort(), [-1, -1, 4, 5]);
 });
+
+test('prefixes with one child are not decoded, and their items score as if they were', async () => {
+  // Items 0..3 under code 0 (four children); item 4 alone under code 1 (one child).
+  const t = PrefixTrie.build(Int32Array.from([0, 0, 0, 1, 0, 2, 0, 3, 1, 0]), 5, 2, [2, 4]);
+  const off = Int32Array.from([1, 3]);
+  const asked: number[] = [];
+  const logit = (level: number, c: number) => (level === 0 ? [0.2, 0.9][c]! : 0.5 * c);
+  const dec = async (level: number, _u: Int32Array, _p: Int32Array, rows: number) => {
+    asked.push(rows);
+    const K = [2, 4][level]!;
+    return Float32Array.from({ length: rows * K }, (_, i) => logit(level, i % K));
+  };
+  const r = await beamSearch(t, 1, dec, { beam: 5, k: 5, offsets: off });
+  assert.deepEqual(asked, [1, 1], 'level 1 decodes the prefix with four children only');
+  // Exhaustive scores: log-softmax over each prefix's children, summed over levels.
+  const lse = (xs: number[]) => Math.log(xs.reduce((s, x) => s + Math.exp(x), 0));
+  const top = [logit(0, 0), logit(0, 1)], second = [0, 1, 2, 3].map((c) => logit(1, c));
+  const want = new Map<number, number>([[4, top[1]! - lse(top)]]);
+  for (let i = 0; i < 4; i++) want.set(i, top[0]! - lse(top) + second[i]! - lse(second));
+  const order = [...want.keys()].sort((a, b) => want.get(b)! - want.get(a)!);
+  assert.deepEqual(Array.from(r.items), order);
+  order.forEach((it, j) => assert.ok(Math.abs(r.scores[j]! - want.get(it)!) < 1e-6));
+});
+
+test('an ensemble\'s logits are averaged by the search', async () => {
+  const t = trieOf();
+  const twice = async (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number) => {
+    const one = await decode(level, rowUser, prefix, rows);
+    return { logits: [one, one.map((x) => x + 1)] }; // a constant shift per row: the same distribution
+  };
+  const a = await beamSearch(t, 2, decode, { beam: 6, k: 6, offsets });
+  const b = await beamSearch(t, 2, twice, { beam: 6, k: 6, offsets });
+  assert.deepEqual(Array.from(b.items), Array.from(a.items));
+  for (let j = 0; j < 12; j++) assert.ok(Math.abs(a.scores[j]! - b.scores[j]!) < 1e-5);
+});

@@ -8,11 +8,22 @@
 import type { PrefixTrie } from '../tokenizer/index.js';
 
 /**
- * Logits [N, K_level] of the next code for N rows (beam prefixes of their users). The search normalises
- * them over each prefix's valid children (a softmax over the trie, as in training). `rowNode` [N] is each
- * row's prefix node at depth `level` of the search's trie (0 = the root at level 0).
+ * Logits of the next code for N rows (beam prefixes of their users), one array per ensemble member (the
+ * search averages them at the few entries it reads): [N, K_level] over the level's codes, or with
+ * `childWidth` set [N, childWidth] over each row's valid children in trie order (the rest padding).
  */
-export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array) => Promise<Float32Array>;
+export interface DecodeOutput {
+  logits: readonly Float32Array[];
+  childWidth?: number;
+}
+
+/**
+ * A model's decode step: `DecodeOutput`, or one [N, K_level] array. The search normalises the logits over
+ * each prefix's valid children (a softmax over the trie, as in training). `rowNode` [N] is each row's
+ * prefix node at depth `level` of the search's trie (0 = the root at level 0). Only prefixes with more than
+ * one valid child are asked for: a single child's log-probability is 0 whatever the model says.
+ */
+export type DecodeFn = (level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array) => Promise<Float32Array | DecodeOutput>;
 
 export interface BeamOptions {
   beam: number;
@@ -110,24 +121,38 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
   const heap = new TopK(W);
 
   for (let level = 0; level < L; level++) {
-    let rows = 0;
-    for (let u = 0; u < users; u++) rows += count[u]!;
-    const rowUser = new Int32Array(rows), rowNode = new Int32Array(rows);
-    const prefix = new Int32Array(rows * level);
-    const rowOf = new Int32Array(users * W);
-    let r = 0;
+    const start = trie.childStart[level]!, codeOf = trie.tokens[level]!, leaves = trie.leafStart[level + 1]!;
+    // Rows to decode: the beam slots whose prefix has more than one child (on real catalogues most
+    // deeper prefixes have one, so most of the deeper levels' work is skipped).
+    let rows = 0, live = 0, widest = 1;
     for (let u = 0; u < users; u++) {
-      for (let j = 0; j < count[u]!; j++, r++) {
-        rowUser[r] = u;
-        rowNode[r] = node[u * W + j]!;
-        rowOf[u * W + j] = r;
-        for (let l = 0; l < level; l++) prefix[r * level + l] = tokens[(u * W + j) * L + l]!;
+      live += count[u]!;
+      for (let j = 0; j < count[u]!; j++) {
+        const p = node[u * W + j]!, n = start[p + 1]! - start[p]!;
+        if (n > 1) rows++;
+        if (n > widest) widest = n;
       }
     }
-    if (rows === 0) break;
-    const logits = await decode(level, rowUser, prefix, rows, rowNode);
-    const K = logits.length / rows;
-    const start = trie.childStart[level]!, codeOf = trie.tokens[level]!, leaves = trie.leafStart[level + 1]!;
+    if (live === 0) break;
+    const rowUser = new Int32Array(rows), rowNode = new Int32Array(rows);
+    const prefix = new Int32Array(rows * level);
+    const rowOf = new Int32Array(users * W).fill(-1);
+    let r = 0;
+    for (let u = 0; u < users; u++) {
+      for (let j = 0; j < count[u]!; j++) {
+        const slot = u * W + j, p = node[slot]!;
+        if (start[p + 1]! - start[p]! < 2) continue;
+        rowUser[r] = u;
+        rowNode[r] = p;
+        rowOf[slot] = r;
+        for (let l = 0; l < level; l++) prefix[r * level + l] = tokens[slot * L + l]!;
+        r++;
+      }
+    }
+    const out: DecodeOutput = rows === 0 ? { logits: [] } : await decode(level, rowUser, prefix, rows, rowNode).then((o) => (o instanceof Float32Array ? { logits: [o] } : o));
+    const members = out.logits, byChild = out.childWidth !== undefined;
+    const K = rows > 0 ? members[0]!.length / rows : 0;
+    const child = new Float64Array(widest); // one slot's children's logits (members averaged)
 
     const nCount = new Int32Array(users), nNode = new Int32Array(users * W), nScore = new Float32Array(users * W), nTokens = new Int32Array(users * W * L);
     for (let u = 0; u < users; u++) {
@@ -135,15 +160,26 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
       const ex = excluded[u]?.[level + 1];
       for (let j = 0; j < count[u]!; j++) {
         const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!;
-        const c0 = start[parent]!, c1 = start[parent + 1]!, o = row * K;
-        let m = -Infinity;
-        for (let c = c0; c < c1; c++) m = Math.max(m, logits[o + codeOf[c]!]!);
-        let z = 0;
-        for (let c = c0; c < c1; c++) z += Math.exp(logits[o + codeOf[c]!]! - m);
-        const base = score[slot]! - m - Math.log(z);
-        for (let c = c0; c < c1; c++) {
+        const c0 = start[parent]!, n = start[parent + 1]! - c0;
+        let base = score[slot]!;
+        if (row >= 0) {
+          const o = row * K;
+          let m = -Infinity;
+          for (let i = 0; i < n; i++) {
+            let x = 0;
+            const at = o + (byChild ? i : codeOf[c0 + i]!);
+            for (const lg of members) x += lg[at]!;
+            child[i] = x / members.length;
+            m = Math.max(m, child[i]!);
+          }
+          let z = 0;
+          for (let i = 0; i < n; i++) z += Math.exp(child[i]! - m);
+          base -= m + Math.log(z);
+        } else child[0] = 0; // the only child: log-probability 0
+        for (let i = 0; i < n; i++) {
+          const c = c0 + i;
           if (ex && leaves[c + 1]! - leaves[c]! - (ex.get(c) ?? 0) <= 0) continue;
-          heap.push(base + logits[o + codeOf[c]!]!, c, j);
+          heap.push(base + child[i]!, c, j);
         }
       }
       const best = heap.sorted();

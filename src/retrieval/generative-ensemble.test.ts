@@ -78,6 +78,10 @@ test('an ensemble decodes the normalised geometric mean of its members, exactly 
   // Excluded items stay out, and new items join every member.
   const ex = await ens.recommend({ users: 1, items }, { k, beam: 20, exclude: () => [toyNext(17)] });
   assert.ok(!Array.from(ex.items).includes(toyNext(17)));
+  // Searches that share the context and first level return what separate requests do.
+  const [withSeen, withoutSeen] = await ens.recommendEach({ users: 1, items }, [{ k, beam: 20 }, { k, beam: 20, exclude: () => [toyNext(17)] }]);
+  assert.deepEqual(Array.from(withoutSeen!.items), Array.from(ex.items));
+  assert.deepEqual(Array.from(withSeen!.items), Array.from((await ens.recommend({ users: 1, items }, { k, beam: 20 })).items));
   const [added] = ens.addItems(['new-1'], Int32Array.from([7, 7, 3]));
   assert.equal(added, TOY.items);
   const others = Array.from({ length: TOY.items }, (_, i) => i);

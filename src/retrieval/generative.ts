@@ -7,9 +7,9 @@
  * share the trie and the search and average their logits at each step.
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, requireSameConfig, type BundleManifest, type MemberGraphs } from '../train/bundle.js';
-import { beamSearch, type BeamResult } from './beam.js';
+import { beamSearch, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 
 /** Histories of U users as the model reads them: [U, T] left-padded, oldest first. */
@@ -47,6 +47,7 @@ export class GenerativeModel {
   private numItems: number;
   private codes: Int32Array;
   private childCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
+  private prefixCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
   private tripleCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
   private tripleRowCache: { trie: PrefixTrie; feed: ort.Tensor } | null = null;
   /** `tripleVectors` models: the training catalogue's trie (its depth-3 nodes are the triple table's rows). */
@@ -167,9 +168,26 @@ export class GenerativeModel {
   }
 
   async recommend(h: HistoryBatch, opts: RecommendOptions): Promise<BeamResult> {
+    return (await this.recommendEach(h, [opts]))[0]!;
+  }
+
+  /**
+   * Several searches over the same histories (say, with and without seen items): the users' context and
+   * the first level's logits, which read nothing else, are computed once for all of them.
+   */
+  async recommendEach(h: HistoryBatch, searches: RecommendOptions[]): Promise<BeamResult[]> {
     const ctx = await this.encodeHistories(h);
-    return beamSearch(this.trie, h.users, (level, rowUser, prefix, rows, rowNode) => this.decodeLevel(ctx, level, rowUser, prefix, rows, rowNode),
-      { k: opts.k, beam: Math.max(opts.beam, opts.k), offsets: this.offsets, ...(opts.exclude ? { exclude: opts.exclude } : {}) });
+    let first: Promise<DecodeOutput> | null = null;
+    const decode: DecodeFn = (level, rowUser, prefix, rows, rowNode) => {
+      // The first level decodes one row per user, in order, in every search.
+      if (level === 0 && rows === h.users) return (first ??= this.decodeMembers(ctx, 0, rowUser, prefix, rows, rowNode));
+      return this.decodeMembers(ctx, level, rowUser, prefix, rows, rowNode);
+    };
+    const out: BeamResult[] = [];
+    for (const o of searches) {
+      out.push(await beamSearch(this.trie, h.users, decode, { k: o.k, beam: Math.max(o.beam, o.k), offsets: this.offsets, ...(o.exclude ? { exclude: o.exclude } : {}) }));
+    }
+    return out;
   }
 
   /** The per-user context of each member (the encode graphs' outputs), computed once per request. */
@@ -193,27 +211,61 @@ export class GenerativeModel {
   }
 
   /**
-   * One beam step's logits [rows, K_level] given the users' contexts (the beam search's `DecodeFn`). An
-   * ensemble averages its members' logits: after the search normalises over each prefix's valid children,
-   * that is the normalised geometric mean of the members' next-code distributions (each member's own
-   * normaliser is a constant of the row and cancels).
+   * One beam step's logits given the users' contexts, one array per member (the beam search's
+   * `DecodeFn`): [rows, K_level], or at each row's children only (`childWidth`) where the graph returns
+   * `child_logits`. The search averages an ensemble's logits over each prefix's valid children and
+   * normalises them there: the normalised geometric mean of the members' next-code distributions (each
+   * member's own normaliser is a constant of the row and cancels).
    */
-  async decodeLevel(ctx: UserContext[], level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array): Promise<Float32Array> {
+  async decodeMembers(ctx: UserContext[], level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array): Promise<DecodeOutput> {
     const f: Record<string, ort.Tensor> = { row_user: toOrt(rowUser, [rows]) };
     if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
-    if (this.pairRows && level < 2) Object.assign(f, this.childFeeds());
+    if (this.pairRows && level < 2) Object.assign(f, level === 0 ? this.prefixFeeds() : {}, this.childFeeds());
     if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(), { triple_node: toOrt(rowNode, [rows]) });
-    const names = contextNames(this.config);
+    let childWidth: number | undefined;
     const logits = await Promise.all(this.sessions.map(async (s, i) => {
-      const own: Record<string, ort.Tensor> = { ...f };
-      for (const n of names) own[n] = ctx[i]![n]!;
-      return (await s.decode[level]!.run(own)).logits!.data as Float32Array;
+      const graph = s.decode[level]!, own: Record<string, ort.Tensor> = {};
+      // Each graph takes the tables it reads (a bundle written before the flat first-level table reads the children's).
+      for (const n of graph.inputNames) own[n] = f[n] ?? ctx[i]![n]!;
+      const out = await graph.run(own);
+      if (!out.child_logits) return out.logits!.data as Float32Array;
+      childWidth = out.child_logits.dims[1]!;
+      return out.child_logits.data as Float32Array;
     }));
-    if (logits.length === 1) return logits[0]!;
-    const mean = Float32Array.from(logits[0]!);
-    for (const x of logits.slice(1)) for (let j = 0; j < mean.length; j++) mean[j] = mean[j]! + x[j]!;
-    for (let j = 0; j < mean.length; j++) mean[j] = mean[j]! / logits.length;
+    return childWidth === undefined ? { logits } : { logits, childWidth };
+  }
+
+  /** `decodeMembers` with the members' logits averaged, [rows, K_level] over every code (−∞ where a graph gave children only and the code is not one). */
+  async decodeLevel(ctx: UserContext[], level: number, rowUser: Int32Array, prefix: Int32Array, rows: number, rowNode: Int32Array): Promise<Float32Array> {
+    const { logits, childWidth } = await this.decodeMembers(ctx, level, rowUser, prefix, rows, rowNode);
+    const K = this.config.codeSizes[level]!, n = logits.length;
+    const mean = new Float32Array(rows * K);
+    if (childWidth === undefined) {
+      for (const x of logits) for (let j = 0; j < mean.length; j++) mean[j] = mean[j]! + x[j]! / n;
+      return mean;
+    }
+    // Child-ordered rows (the pair softmax's second level): placed at their codes from the children table.
+    mean.fill(-Infinity);
+    const t = this.childFeeds(), codes = t.child_codes!.data as Int32Array, pad = t.child_mask!.data as Float32Array, off = this.offsets[0]!;
+    for (let r = 0; r < rows; r++) {
+      const parent = prefix[r * level]! - off;
+      for (let i = 0; i < childWidth; i++) {
+        if (pad[parent * childWidth + i] !== 0) continue; // past the parent's last child
+        const at = r * childWidth + i;
+        mean[r * K + codes[parent * childWidth + i]!] = logits.reduce((a, x) => a + x[at]!, 0) / n;
+      }
+    }
     return mean;
+  }
+
+  /** A pair-softmax model's first level: the current catalogue's (c₀, c₁) prefixes as one flat table. */
+  private prefixFeeds(): Record<string, ort.Tensor> {
+    if (this.prefixCache?.trie !== this.trie) {
+      const [K0, K1] = this.config.codeSizes as [number, number];
+      const t = firstLevelPrefixes(this.trie, this.pairRows!, this.config.pairRows!, K0, K1), P = t.count;
+      this.prefixCache = { trie: this.trie, feeds: { prefix_codes: toOrt(t.codes, [P]), prefix_rows: toOrt(t.rows, [P]), prefix_known: toOrt(t.known, [P]), prefix_parent: toOrt(t.parent, [P, K0]) } };
+    }
+    return this.prefixCache.feeds;
   }
 
   /** A pair-softmax model decodes its first two levels over the current catalogue's prefixes. */

@@ -52,6 +52,10 @@ const TENSORS: Record<string, string> = {
   ctx_bias: 'float32 [users, 1, 1, T]: history padding bias from the encode graph',
   row_user: 'int32 [rows]: the user (row of the context) of each beam row',
   prefix: 'int32 [rows, l]: the flat code tokens chosen so far',
+  prefix_codes: 'int32 [P]: the second-level code of each (c₀, c₁) prefix of the current catalogue',
+  prefix_rows: 'int32 [P]: each prefix\'s pair-table row (see `pair_rows`; 0 when it has none)',
+  prefix_known: 'float32 [P]: 1 where the prefix has a pair-table row (prefixes newer than the model have none)',
+  prefix_parent: 'float32 [P, K₀]: one-hot of each prefix\'s first-level code',
   child_codes: 'int32 [K₀, C]: for each first-level code, its children\'s second-level codes in the current catalogue (padded)',
   child_rows: 'int32 [K₀, C]: those children\'s pair-table rows (see `pair_rows`)',
   child_known: 'float32 [K₀, C]: 1 where the child has a pair-table row (prefixes newer than the model have none)',
@@ -61,6 +65,7 @@ const TENSORS: Record<string, string> = {
   triple_rows: 'int32 [prefixes, C]: those children\'s rows in the third-level table (see `item_triple_rows`)',
   triple_known: 'float32 [prefixes, C]: 1 where the child has a third-level row',
   logits: 'float32 [rows, K_l]: scores of level l\'s codes; beam search normalises them (softmax) over the valid children of each prefix — the codes present in codes.safetensors — and keeps only valid prefixes',
+  child_logits: 'float32 [rows, C]: the second level\'s scores at the children of each row\'s first-level code only, in `child_codes` order (−1e9 for padding); normalised over those children as `logits` are',
 };
 
 function describe(name: string): string {
@@ -90,7 +95,7 @@ export async function graphsReadme(b: { manifest: BundleManifest; encode: Uint8A
   if (members.length) {
     lines.push(`## An ensemble of ${members.length + 1} generators`, '',
       `${members.map((m) => [m.encode, ...m.decode].map((f) => `\`${f}\``).join(', ')).join('; ')}: further members with the same inputs and outputs as the graphs above (same config and codes, other weights).`,
-      'Run every member\'s encode graph once per request; at each decode step feed each member its own context, average the members\' `logits`, and normalise that mean over the valid children as for one model.', '');
+      'Run every member\'s encode graph once per request; at each decode step feed each member its own context, average the members\' `logits` (or `child_logits`), and normalise that mean over the valid children as for one model.', '');
   }
   lines.push(`\`${b.manifest.files.items}\`: external item ids in index order. genrec builds the decode tables from the current catalogue in src/retrieval/generative.ts (\`GenerativeModel\`).`, '');
   return lines.join('\n');
