@@ -92,7 +92,8 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
   const children = { codes: g.constant(t.codes, dims, 'int32'), rows: g.constant(t.rows, dims, 'int32'), known: g.constant(t.known, dims, 'float32'), mask: g.constant(t.mask, dims, 'float32') };
   const f = firstLevelPrefixes(trie, rowOf, P - 1, 4, 3);
   assert.equal(f.count, P);
-  const prefixes = { codes: g.constant(f.codes, [P], 'int32'), rows: g.constant(f.rows, [P], 'int32'), known: g.constant(f.known, [P], 'float32'), parent: g.constant(f.parent, [P, 4], 'float32') };
+  assert.equal(f.width, t.width);
+  const prefixes = { codes: g.constant(f.codes, [P], 'int32'), rows: g.constant(f.rows, [P], 'int32'), known: g.constant(f.known, [P], 'float32'), index: g.constant(f.index, dims, 'int32'), mask: children.mask };
   // Level-1 rows: every (user, c₀) with c₀ < 3.
   const rowUser = g.constant(Int32Array.from([0, 0, 0, 1, 1, 1]), [6], 'int32');
   const prefix = g.constant(Int32Array.from([0, 1, 2, 0, 1, 2].map((c) => codeOffsets(sizes)[0]! + c)), [6, 1], 'int32');

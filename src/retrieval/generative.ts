@@ -258,12 +258,12 @@ export class GenerativeModel {
     return mean;
   }
 
-  /** A pair-softmax model's first level: the current catalogue's (c₀, c₁) prefixes as one flat table. */
+  /** A pair-softmax model's first level: the current catalogue's (c₀, c₁) prefixes as one flat table (its padding mask is `child_mask`). */
   private prefixFeeds(): Record<string, ort.Tensor> {
     if (this.prefixCache?.trie !== this.trie) {
       const [K0, K1] = this.config.codeSizes as [number, number];
       const t = firstLevelPrefixes(this.trie, this.pairRows!, this.config.pairRows!, K0, K1), P = t.count;
-      this.prefixCache = { trie: this.trie, feeds: { prefix_codes: toOrt(t.codes, [P]), prefix_rows: toOrt(t.rows, [P]), prefix_known: toOrt(t.known, [P]), prefix_parent: toOrt(t.parent, [P, K0]) } };
+      this.prefixCache = { trie: this.trie, feeds: { prefix_codes: toOrt(t.codes, [P]), prefix_rows: toOrt(t.rows, [P]), prefix_known: toOrt(t.known, [P]), prefix_index: toOrt(t.index, [K0, t.width]) } };
     }
     return this.prefixCache.feeds;
   }
