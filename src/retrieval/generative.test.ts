@@ -54,6 +54,11 @@ test('a trained generator round-trips through a bundle and recommends by beam se
   const only = await gm.recommend({ users: 1, items: items.subarray(0, T) }, { k: 1, beam: 4, exclude: () => others });
   assert.equal(only.items[0], added, 'the new item is reachable in the trie');
   assert.throws(() => gm.addItems(['dup'], Int32Array.from([0, 0, 0])), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_TOKENIZER_DUPLICATE');
+
+  // A decode graph asking for a table this version does not build (a bundle from another version) is a coded error.
+  const decode0 = (gm as unknown as { sessions: { decode: { inputNames: readonly string[] }[] }[] }).sessions[0]!.decode[0]!;
+  Object.defineProperty(decode0, 'inputNames', { value: [...decode0.inputNames, 'prefix_parent'] });
+  await assert.rejects(gm.recommend({ users: 1, items: items.subarray(0, T) }, { k: 1, beam: 4 }), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_BUNDLE' && /prefix_parent/.test(e.message));
   await gm.close();
 });
 

@@ -7,7 +7,7 @@
  * share the trie and the search and average their logits at each step.
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, contextNames, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { buildDecodeGraph, buildEncodeGraph, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { readBundle, requireSameConfig, type BundleManifest, type MemberGraphs } from '../train/bundle.js';
 import { beamSearch, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -226,7 +226,11 @@ export class GenerativeModel {
     const logits = await Promise.all(this.sessions.map(async (s, i) => {
       const graph = s.decode[level]!, own: Record<string, ort.Tensor> = {};
       // Each graph takes the tables it reads (a bundle written before the flat first-level table reads the children's).
-      for (const n of graph.inputNames) own[n] = f[n] ?? ctx[i]![n]!;
+      for (const n of graph.inputNames) {
+        const t = f[n] ?? ctx[i]![n];
+        if (!t) throw new GenrecError('GENREC_E_BUNDLE', `the level-${level} decode graph asks for an input '${n}' this genrec does not provide`, 'the bundle was written by another genrec version: train it again with this one');
+        own[n] = t;
+      }
       const out = await graph.run(own);
       if (!out.child_logits) return out.logits!.data as Float32Array;
       childWidth = out.child_logits.dims[1]!;
