@@ -100,7 +100,11 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
   const out = await runGraph(g, {
     first: model.decodeStep(ctx, users, null, 0, { children, prefixes }),
     second: model.decodeStep(ctx, rowUser, prefix, 1, { children }),
-    ...(pairTemperature ? {} : { childSecond: model.secondLevelChildLogits(ctx, rowUser, prefix, children) }),
+    ...(pairTemperature ? {} : {
+      childSecond: model.secondLevelChildLogits(ctx, rowUser, prefix, children),
+      // As the decode graphs do it: from the first level's per-user score tables.
+      handedOn: model.secondLevelChildLogits(ctx, rowUser, prefix, children, model.firstLevel(ctx, users, prefixes)),
+    }),
     joint: model.pairLogits(model.decodeState(ctx, users, null, 0), head),
     zn: model.outNorm.forward(model.decodeState(ctx, users, null, 0)),
     z: model.decodeState(ctx, users, null, 0),
@@ -118,7 +122,8 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
   }
   if (!pairTemperature) {
     // The second level's graph output: the same logits at each row's children, in trie order.
-    const bc = out.childSecond as Float32Array;
+    const bc = out.childSecond as Float32Array, handed = out.handedOn as Float32Array;
+    bc.forEach((x, i) => assert.ok(Math.abs(x - handed[i]!) < 1e-5, 'the same from the first level\'s score tables'));
     for (let r = 0; r < 6; r++) {
       const c0 = r % 3;
       for (let i = 0; i < t.width; i++) {

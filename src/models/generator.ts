@@ -671,24 +671,35 @@ export class Generator extends Module {
       return this.cosinePairStep(this.pairQuery(this.decodeState(ctx, rowUser, null, 0)), prefix, level, children);
     }
     if (level === 0) {
-      // log Σ over each code's prefixes of z·(e₁ + pair), + z·e₀ (the same for all of a code's prefixes).
       if (!prefixes) throw new Error('a pair-softmax generator decodes its first level from the first-level prefix table');
-      const g = rowUser.graph, table = this.codeEmb.table(g);
-      const [K0, K1] = this.c.codeSizes as [number, number];
-      // The state depends on the user only: scored once per user [U, ·] and gathered to the rows. Normalising
-      // it once per graph, not once per use as levelLogits would, measured ~30% faster (17 vs 23 ms, 64 users).
-      const zu = this.outNorm.forward(this.decodeState(ctx, null, null, 0));
-      // Every prefix's score [P, U], a column per user: z·e₁ of its code plus z·pair of its row, read from the
-      // score tables of all codes [K1, U] and all pair rows [R, U] (each table is read once, whatever U is).
-      let s = op.gather(op.gemm(op.slice(table, 0, this.offsets[1]!, this.offsets[1]! + K1), zu, false, true), prefixes.codes);
-      if (this.pairEmb) s = s.add(op.gather(op.gemm(this.pairEmb.on(g), zu, false, true), prefixes.rows).mul(op.unsqueeze(prefixes.known, -1)));
-      // Each code's prefixes' rows [K0, C, U] (padding masked), log Σ over them → [U, K0].
-      const lse = op.transposeLast(op.logSumExp(op.gather(s, prefixes.index).add(op.unsqueeze(prefixes.mask, -1)), 1));
-      const s0 = op.gemm(zu, op.slice(table, 0, this.offsets[0]!, this.offsets[0]! + K0), false, true); // [U, K0]
-      return op.gather(s0.add(lse), rowUser);
+      return this.firstLevel(ctx, rowUser, prefixes).logits;
     }
     if (!children) throw new Error('a pair-softmax generator decodes its second level from the prefix-children tables');
     return this.secondLevel(ctx, rowUser, prefix!, children, false);
+  }
+
+  /**
+   * A (dot-product) pair softmax's first level: logits [N, K0] (z·e₀ + log Σ over each code's prefixes of
+   * z·(e₁ + pair)), and the per-user score tables the second level reads, `codeScores` z·e₁ [U, K1] and
+   * `pairScores` z·pair [U, R] (outputs of the first level's decode graph, so the second does not compute
+   * them again: for one user that would read the whole pair table a second time).
+   */
+  firstLevel(ctx: Context, rowUser: Tensor, prefixes: FirstLevelPrefixes): { logits: Tensor; codeScores: Tensor; pairScores: Tensor | null } {
+    const g = rowUser.graph, table = this.codeEmb.table(g);
+    const [K0, K1] = this.c.codeSizes as [number, number];
+    // The state depends on the user only: scored once per user and gathered to the rows. Normalising it once
+    // per graph, not once per use as levelLogits would, measured ~30% faster (17 vs 23 ms, 64 users).
+    const zu = this.outNorm.forward(this.decodeState(ctx, null, null, 0));
+    // Score tables of all codes [K1, U] and all pair rows [R, U], a column per user; every prefix's score [P, U]
+    // is its code's row plus its pair row's.
+    const e1 = op.gemm(op.slice(table, 0, this.offsets[1]!, this.offsets[1]! + K1), zu, false, true);
+    const pair = this.pairEmb ? op.gemm(this.pairEmb.on(g), zu, false, true) : null;
+    let s = op.gather(e1, prefixes.codes);
+    if (pair) s = s.add(op.gather(pair, prefixes.rows).mul(op.unsqueeze(prefixes.known, -1)));
+    // Each code's prefixes' rows [K0, C, U] (padding masked), log Σ over them → [U, K0].
+    const lse = op.transposeLast(op.logSumExp(op.gather(s, prefixes.index).add(op.unsqueeze(prefixes.mask, -1)), 1));
+    const s0 = op.gemm(zu, op.slice(table, 0, this.offsets[0]!, this.offsets[0]! + K0), false, true); // [U, K0]
+    return { logits: op.gather(s0.add(lse), rowUser), codeScores: op.transposeLast(e1), pairScores: pair ? op.transposeLast(pair) : null };
   }
 
   /**
@@ -697,8 +708,8 @@ export class Generator extends Module {
    * search reads, without scattering the pair terms into [N, K₁] rows of which it reads a few (the
    * `child_logits` output of the second level's decode graph).
    */
-  secondLevelChildLogits(ctx: Context, rowUser: Tensor, prefix: Tensor, children: PrefixChildren): Tensor {
-    return this.secondLevel(ctx, rowUser, prefix, children, true);
+  secondLevelChildLogits(ctx: Context, rowUser: Tensor, prefix: Tensor, children: PrefixChildren, scores?: { codeScores: Tensor; pairScores: Tensor | null }): Tensor {
+    return this.secondLevel(ctx, rowUser, prefix, children, true, scores);
   }
 
   /**
@@ -706,15 +717,16 @@ export class Generator extends Module {
    * code's children only. Both read the first level's state, which depends on the user only: z·e₁ and
    * z·pair are computed once per user and read per row (flattened: user·K₁ + code, user·R + row).
    */
-  private secondLevel(ctx: Context, rowUser: Tensor, prefix: Tensor, children: PrefixChildren, byChild: boolean): Tensor {
+  private secondLevel(ctx: Context, rowUser: Tensor, prefix: Tensor, children: PrefixChildren, byChild: boolean, scores?: { codeScores: Tensor; pairScores: Tensor | null }): Tensor {
     const g = rowUser.graph, K1 = this.c.codeSizes[1]!;
-    const zu = this.outNorm.forward(this.decodeState(ctx, null, null, 0));
-    const s1 = op.gemm(zu, op.slice(this.codeEmb.table(g), 0, this.offsets[1]!, this.offsets[1]! + K1), false, true); // [U, K1]
+    const zu = scores ? null : this.outNorm.forward(this.decodeState(ctx, null, null, 0));
+    const s1 = scores?.codeScores ?? op.gemm(zu!, op.slice(this.codeEmb.table(g), 0, this.offsets[1]!, this.offsets[1]! + K1), false, true); // [U, K1]
+    const pairScores = scores ? scores.pairScores : this.pairEmb ? op.gemm(zu!, this.pairEmb.on(g), false, true) : null; // [U, R]
     const parent = op.slice(prefix, 1, 0, 1).reshape([-1]).sub(g.scalar(this.offsets[0]!, 'int32'));
     const codes = op.gather(children.codes, parent); // [N, C]
     const perRow = (t: Tensor, width: number, at: Tensor) => op.gather(t.reshape([-1]), op.unsqueeze(rowUser.mul(g.scalar(width, 'int32')), -1).add(at));
-    const dots = this.pairEmb
-      ? perRow(op.gemm(zu, this.pairEmb.on(g), false, true), this.pairEmb.shape[0]!, op.gather(children.rows, parent)).mul(op.gather(children.known, parent))
+    const dots = pairScores && this.pairEmb
+      ? perRow(pairScores, this.pairEmb.shape[0]!, op.gather(children.rows, parent)).mul(op.gather(children.known, parent))
       : null;
     if (byChild) {
       const own = perRow(s1, K1, codes).add(op.gather(children.mask, parent));
@@ -924,7 +936,16 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   if (level === 2 && model.tripleEmb) {
     tables.triples = { node: g.input('triple_node', 'int32', ['rows']), codes: g.input('triple_codes', 'int32', ['nodes', 'twidth']), rows: g.input('triple_rows', 'int32', ['nodes', 'twidth']), known: g.input('triple_known', 'float32', ['nodes', 'twidth']) };
   }
-  // The second level of a dot-product pair softmax returns its logits at each row's children only.
-  if (tables.children && level === 1 && !c.pairTemperature) return { child_logits: model.secondLevelChildLogits(ctx, rowUser, prefix!, tables.children) };
+  if (model.pairHead && !c.pairTemperature && level < 2) {
+    // A dot-product pair softmax: the first level also returns the users' score tables, which the second
+    // level reads (with its logits at each row's children only).
+    const K1 = c.codeSizes[1]!, R = model.pairEmb?.shape[0];
+    if (level === 0) {
+      const f = model.firstLevel(ctx, rowUser, tables.prefixes!);
+      return { logits: f.logits, user_code_scores: f.codeScores, ...(f.pairScores ? { user_pair_scores: f.pairScores } : {}) };
+    }
+    const scores = { codeScores: g.input('user_code_scores', 'float32', ['users', K1]), pairScores: R ? g.input('user_pair_scores', 'float32', ['users', R]) : null };
+    return { child_logits: model.secondLevelChildLogits(ctx, rowUser, prefix!, tables.children!, scores) };
+  }
   return { logits: model.decodeStep(ctx, rowUser, prefix, level, tables) };
 }

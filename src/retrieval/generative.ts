@@ -12,6 +12,9 @@ import { readBundle, requireSameConfig, type BundleManifest, type MemberGraphs }
 import { beamSearch, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 
+/** What a pair softmax's first-level decode graph returns besides its logits: per-user score tables for the second level. */
+const FIRST_LEVEL_SCORES = ['user_code_scores', 'user_pair_scores'] as const;
+
 /** Histories of U users as the model reads them: [U, T] left-padded, oldest first. */
 export interface HistoryBatch {
   users: number;
@@ -222,6 +225,12 @@ export class GenerativeModel {
     if (level > 0) f.prefix = toOrt(prefix, [rows, level]);
     if (this.pairRows && level < 2) Object.assign(f, level === 0 ? this.prefixFeeds() : {}, this.childFeeds());
     if (level === 2 && this.trainedTrie) Object.assign(f, this.tripleFeeds(), { triple_node: toOrt(rowNode, [rows]) });
+    // The second level reads the users' score tables from the first level's outputs (kept in the context).
+    if (level === 1 && !ctx[0]![FIRST_LEVEL_SCORES[0]] && this.sessions[0]!.decode[1]!.inputNames.includes(FIRST_LEVEL_SCORES[0])) {
+      const users = Object.values(ctx[0]!)[0]!.dims[0]!;
+      const all = Int32Array.from({ length: users }, (_, u) => u);
+      await this.decodeMembers(ctx, 0, all, new Int32Array(0), users, new Int32Array(users));
+    }
     let childWidth: number | undefined;
     const logits = await Promise.all(this.sessions.map(async (s, i) => {
       const graph = s.decode[level]!, own: Record<string, ort.Tensor> = {};
@@ -232,6 +241,7 @@ export class GenerativeModel {
         own[n] = t;
       }
       const out = await graph.run(own);
+      for (const n of FIRST_LEVEL_SCORES) if (out[n]) ctx[i]![n] = out[n]!;
       if (!out.child_logits) return out.logits!.data as Float32Array;
       childWidth = out.child_logits.dims[1]!;
       return out.child_logits.data as Float32Array;

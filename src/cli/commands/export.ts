@@ -65,6 +65,8 @@ const TENSORS: Record<string, string> = {
   triple_rows: 'int32 [prefixes, C]: those children\'s rows in the third-level table (see `item_triple_rows`)',
   triple_known: 'float32 [prefixes, C]: 1 where the child has a third-level row',
   logits: 'float32 [rows, K_l]: scores of level l\'s codes; beam search normalises them (softmax) over the valid children of each prefix — the codes present in codes.safetensors — and keeps only valid prefixes',
+  user_code_scores: 'float32 [users, K₁]: each user\'s score of every second-level code, from the first level\'s graph to the second\'s',
+  user_pair_scores: 'float32 [users, R]: each user\'s score of every pair-table row, from the first level\'s graph to the second\'s',
   child_logits: 'float32 [rows, C]: the second level\'s scores at the children of each row\'s first-level code only, in `child_codes` order (−1e9 for padding); normalised over those children as `logits` are',
 };
 
@@ -95,7 +97,7 @@ export async function graphsReadme(b: { manifest: BundleManifest; encode: Uint8A
   if (members.length) {
     lines.push(`## An ensemble of ${members.length + 1} generators`, '',
       `${members.map((m) => [m.encode, ...m.decode].map((f) => `\`${f}\``).join(', ')).join('; ')}: further members with the same inputs and outputs as the graphs above (same config and codes, other weights).`,
-      'Run every member\'s encode graph once per request; at each decode step feed each member its own context, average the members\' `logits` (or `child_logits`), and normalise that mean over the valid children as for one model.', '');
+      'Run every member\'s encode graph once per request; at each decode step feed each member its own context (and, at the second level, its own first level\'s `user_*_scores`), average the members\' `logits` (or `child_logits`), and normalise that mean over the valid children as for one model.', '');
   }
   lines.push(`\`${b.manifest.files.items}\`: external item ids in index order. genrec builds the decode tables from the current catalogue in src/retrieval/generative.ts (\`GenerativeModel\`).`, '');
   return lines.join('\n');
