@@ -241,11 +241,17 @@ export interface PrefixChildren {
   mask: Tensor;
 }
 
+/** C of the [K₀, C] decode tables: the most children any first-level code has (at least 1). */
+function firstLevelWidth(trie: { tokens: Int32Array[]; childStart: Int32Array[] }): number {
+  const cs = trie.childStart[1]!;
+  let width = 1;
+  for (let n = 0; n < trie.tokens[0]!.length; n++) width = Math.max(width, cs[n + 1]! - cs[n]!);
+  return width;
+}
+
 /** `PrefixChildren` data from a trie (current catalogue) and the model's row lookup (`pairRowTable`). */
 export function prefixChildren(trie: { tokens: Int32Array[]; childStart: Int32Array[] }, rowOf: Int32Array, pairRows: number, K0: number, K1: number): { width: number; codes: Int32Array; rows: Int32Array; known: Float32Array; mask: Float32Array } {
-  const cs = trie.childStart[1]!, first = trie.tokens[0]!, second = trie.tokens[1]!;
-  let width = 1;
-  for (let n = 0; n < first.length; n++) width = Math.max(width, cs[n + 1]! - cs[n]!);
+  const cs = trie.childStart[1]!, first = trie.tokens[0]!, second = trie.tokens[1]!, width = firstLevelWidth(trie);
   const codes = new Int32Array(K0 * width), rows = new Int32Array(K0 * width), known = new Float32Array(K0 * width), mask = new Float32Array(K0 * width).fill(-1e9);
   for (let n = 0; n < first.length; n++) {
     const c0 = first[n]!;
@@ -277,9 +283,7 @@ export interface FirstLevelPrefixes {
 
 /** `FirstLevelPrefixes` data (but `mask`, which is `prefixChildren`'s) from a trie (current catalogue) and the model's row lookup (`pairRowTable`). */
 export function firstLevelPrefixes(trie: { tokens: Int32Array[]; childStart: Int32Array[] }, rowOf: Int32Array, pairRows: number, K0: number, K1: number): { count: number; width: number; codes: Int32Array; rows: Int32Array; known: Float32Array; index: Int32Array } {
-  const cs = trie.childStart[1]!, first = trie.tokens[0]!, second = trie.tokens[1]!;
-  let width = 1;
-  for (let n = 0; n < first.length; n++) width = Math.max(width, cs[n + 1]! - cs[n]!);
+  const cs = trie.childStart[1]!, first = trie.tokens[0]!, second = trie.tokens[1]!, width = firstLevelWidth(trie);
   const count = cs[first.length]! - cs[0]!;
   const codes = new Int32Array(count), rows = new Int32Array(count), known = new Float32Array(count), index = new Int32Array(K0 * width);
   for (let n = 0; n < first.length; n++) {
