@@ -322,6 +322,37 @@ check('crossEntropy with weights, ignoreIndex and labelSmoothing, scaled', {
   inputs: [f([5, 4]), targets([1, 3, -1, 0, 3]), { shape: [5], gen: positive, grad: false }],
   f: ([l, t, w]) => op.mul(op.crossEntropy(l!, t!, { ignoreIndex: -1, labelSmoothing: 0.2, weights: w! }), 1.5),
 });
+check('linearCrossEntropy', { inputs: [f([4, 3]), f([5, 3]), targets([0, 3, 3, 1])], f: ([h, w, t]) => op.linearCrossEntropy(h!, w!, t!) });
+check('linearCrossEntropy with weights, ignoreIndex and labelSmoothing, scaled', {
+  inputs: [f([5, 3]), f([4, 3]), targets([1, 3, -1, 0, 3]), { shape: [5], gen: positive, grad: false }],
+  f: ([h, w, t, wt]) => op.mul(op.linearCrossEntropy(h!, w!, t!, { ignoreIndex: -1, labelSmoothing: 0.2, weights: wt! }), 1.5),
+});
+
+test('linearCrossEntropy: the loss and gradients of gemm + crossEntropy in float32', async () => {
+  const N = 7, d = 5, V = 11;
+  const rng = new Rng(3);
+  const hData = Float32Array.from({ length: N * d }, () => rng.normal());
+  const wData = Float32Array.from({ length: V * d }, () => rng.normal() * 0.5);
+  const tData = Int32Array.from([3, -1, 0, 10, 5, -1, 3]);
+  const wtData = Float32Array.from([1, 1, 0.5, 2, 0, 1, 1]);
+  for (const smooth of [0, 0.1]) {
+    const run = async (fused: boolean) => {
+      const g = new Graph('t');
+      const h = g.input('h', 'float32', [N, d]), w = g.input('w', 'float32', [V, d]), t = g.input('t', 'int32', [N]), wt = g.input('wt', 'float32', [N]);
+      const o = { ignoreIndex: -1, labelSmoothing: smooth, weights: wt };
+      const loss = (fused ? op.linearCrossEntropy(h, w, t, o) : op.crossEntropy(op.gemm(h, w, false, true), t, o)).mul(1.7);
+      const [gh, gw] = gradients(loss, [h, w]);
+      return runGraph(g, { loss, gh: gh!, gw: gw! }, { h: { data: hData, dims: [N, d] }, w: { data: wData, dims: [V, d] }, t: { data: tData, dims: [N] }, wt: { data: wtData, dims: [N] } });
+    };
+    const [a, b] = [await run(false), await run(true)];
+    for (const key of ['loss', 'gh', 'gw']) {
+      const x = a[key] as Float32Array, y = b[key] as Float32Array;
+      x.forEach((v, i) => assert.ok(Math.abs(v - y[i]!) < 1e-5, `smoothing ${smooth}, ${key}[${i}]: ${v} vs ${y[i]}`));
+    }
+    // Ignored and zero-weight rows get no gradient.
+    for (const r of [1, 4, 5]) for (let j = 0; j < d; j++) assert.ok((b.gh as Float32Array)[r * d + j] === 0, `row ${r}`);
+  }
+});
 
 // Finite differences see through stopGradient, so these compare with the gradient it should leave.
 test('stopGradient blocks one path', async () => {

@@ -97,6 +97,12 @@ export class Graph {
   private readonly scalars = new Map<string, Tensor>();
   private readonly boundParams = new Map<object, Tensor>();
   private readonly inputNames = new Set<string>();
+  /**
+   * The graph will run on a session with one intra-op thread (set by its builder before ops are added).
+   * Ops may then use kernels that are exact only on one thread: ORT's ScatterND adds without atomics when
+   * it splits the indices among threads (see `scatterAdd`).
+   */
+  oneThread = false;
 
   /**
    * @param name graph name (shows in the ONNX file)

@@ -320,6 +320,7 @@ const CHUNK_COPY_RATIO = 16;
  * on axis 0. Exact and reproducible with any number of engine threads: one ScatterND per chunk small enough
  * for ORT to add on one thread (see SCATTER_CHUNK), or, when the table is too large to copy once a chunk (or
  * the number of rows is only known at run time), one ScatterElements, which ORT always runs sequentially.
+ * A graph built for one thread (`Graph.oneThread`) gets one ScatterND: nothing to race, and no table copies.
  */
 export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tensor {
   const rest = data.shape.slice(1);
@@ -331,7 +332,9 @@ export function scatterAdd(data: Tensor, indices: Tensor, updates: Tensor): Tens
   const [M, V] = [rows.shape[0], table.shape[0]];
   const perChunk = Math.max(1, Math.floor(SCATTER_CHUNK / width));
   let out: Tensor;
-  if (typeof M === 'number' && typeof V === 'number' && Math.ceil(M / perChunk) * V <= CHUNK_COPY_RATIO * M) {
+  if (data.graph.oneThread) {
+    out = data.graph.node('ScatterND', [table, idx, rows], [[data.dtype, table.shape]], { reduction: 'add' })[0]!;
+  } else if (typeof M === 'number' && typeof V === 'number' && Math.ceil(M / perChunk) * V <= CHUNK_COPY_RATIO * M) {
     out = table;
     for (let s = 0; s < M; s += perChunk) {
       const e = Math.min(M, s + perChunk);
@@ -470,31 +473,58 @@ export interface CrossEntropyOptions {
  * ops would add several passes over the N×V logits.
  */
 export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const ce = crossEntropyForward(logits, targets, opts);
+  const g = logits.graph;
+  return customGrad(ce.loss, [logits], (gy) => {
+    const rowScale = unsqueeze(div(mul(ce.w, gy), ce.denom), -1); // [N, 1]
+    let p = exp(ce.lp);
+    if (ce.eps > 0) p = sub(p, ce.eps / ce.V);
+    const scaled = mul(p, rowScale);
+    const hit = mul(rowScale, -(1 - ce.eps));
+    return [g.node('ScatterElements', [scaled, ce.idx, hit], [[ce.dtype, scaled.shape]], { axis: 1, reduction: 'add' })[0]!];
+  });
+}
+
+/**
+ * `crossEntropy(gemm(h, w, false, true), targets, opts)` — an output layer h [N, d] · w [V, d]ᵀ and its
+ * loss — with one pass less over the [N, V] logits in the backward: the per-row scale goes onto the thin
+ * operands, dh = s ⊙ (G·w) and dw = Gᵀ·(s ⊙ h), where G is softmax minus the (smoothed) one-hot, and
+ * label smoothing's uniform term is a [1, d] correction instead of a subtraction over [N, V].
+ */
+export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: CrossEntropyOptions = {}): Tensor {
+  const ce = crossEntropyForward(gemm(h, w, false, true), targets, opts);
+  const g = h.graph;
+  return customGrad(ce.loss, [h, w], (gy) => {
+    const s = unsqueeze(div(mul(ce.w, gy), ce.denom), -1); // [N, 1]
+    const hit = fullLike(cast(ce.idx, ce.dtype), -(1 - ce.eps));
+    const G = g.node('ScatterElements', [exp(ce.lp), ce.idx, hit], [[ce.dtype, ce.lp.shape]], { axis: 1, reduction: 'add' })[0]!;
+    const hs = mul(h, s);
+    let dh = gemm(G, w), dw = gemm(G, hs, true, false);
+    if (ce.eps > 0) {
+      dh = sub(dh, mul(sum(w, 0, true), ce.eps / ce.V));
+      dw = sub(dw, mul(sum(hs, 0, true), ce.eps / ce.V));
+    }
+    return [mul(dh, s), dw];
+  });
+}
+
+/** The forward both cross-entropies share: the loss, log-probabilities and what their backwards read. */
+function crossEntropyForward(logits: Tensor, targets: Tensor, opts: CrossEntropyOptions) {
   if (logits.rank !== 2 || targets.rank !== 1) throw shapeError('crossEntropy', 'expects logits [N, V] and targets [N]', logits.shape, targets.shape);
   const g = logits.graph;
   const eps = opts.labelSmoothing ?? 0;
   const V = logits.dim(-1);
-  const dt = logits.dtype;
+  if (eps > 0 && typeof V !== 'number') throw shapeError('crossEntropy', 'label smoothing needs a static vocabulary', logits.shape);
+  const dtype = logits.dtype;
   const t64 = cast(targets, 'int64');
-  let w: Tensor = opts.ignoreIndex === undefined ? fullLike(t64, 1, dt) : cast(unary('Not', equal(t64, g.scalar(opts.ignoreIndex, 'int64')), {}, 'bool'), dt);
+  let w: Tensor = opts.ignoreIndex === undefined ? fullLike(t64, 1, dtype) : cast(unary('Not', equal(t64, g.scalar(opts.ignoreIndex, 'int64')), {}, 'bool'), dtype);
   if (opts.weights) w = mul(w, opts.weights);
   const safeT = opts.ignoreIndex === undefined ? t64 : where(equal(t64, g.scalar(opts.ignoreIndex, 'int64')), g.scalar(0, 'int64'), t64);
   const idx = unsqueeze(safeT, -1);
   const lp = logSoftmax(logits, -1);
-  const picked = squeeze(g.node('GatherElements', [lp, idx], [[dt, idx.shape]], { axis: 1 })[0]!, -1);
+  const picked = squeeze(g.node('GatherElements', [lp, idx], [[dtype, idx.shape]], { axis: 1 })[0]!, -1);
   let rowLoss = neg(picked);
-  if (eps > 0) {
-    if (typeof V !== 'number') throw shapeError('crossEntropy', 'label smoothing needs a static vocabulary', logits.shape);
-    rowLoss = add(mul(rowLoss, 1 - eps), mul(mean(lp, -1), -eps));
-  }
+  if (eps > 0) rowLoss = add(mul(rowLoss, 1 - eps), mul(mean(lp, -1), -eps));
   const denom = stopGradient(maximum(sum(w), 1));
-  const loss = div(sum(mul(rowLoss, w)), denom);
-  return customGrad(loss, [logits], (gy) => {
-    const rowScale = unsqueeze(div(mul(w, gy), denom), -1); // [N, 1]
-    let p = exp(lp);
-    if (eps > 0) p = sub(p, eps / (V as number));
-    const scaled = mul(p, rowScale);
-    const hit = mul(rowScale, -(1 - eps));
-    return [g.node('ScatterElements', [scaled, idx, hit], [[dt, scaled.shape]], { axis: 1, reduction: 'add' })[0]!];
-  });
+  return { loss: div(sum(mul(rowLoss, w)), denom), lp, idx, w, denom, eps, V: V as number, dtype };
 }

@@ -28,12 +28,17 @@ function envThreads(): number {
   return Number.isInteger(n) && n >= 0 ? n : 0;
 }
 
+/** The intra-op thread count a session made with these options gets; 0 when ORT picks (one per core). */
+export function intraOpThreads(o: RuntimeOptions = {}): number {
+  return { ...defaults, ...o }.threads ?? envThreads();
+}
+
 export function sessionOptions(o: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
   const opt = { ...defaults, ...o };
   const ep = opt.executionProvider ?? (process.env.GENREC_ENGINE_EXECUTIONPROVIDER as 'cpu' | 'cuda' | undefined) ?? 'cpu';
   return {
     executionProviders: ep === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    intraOpNumThreads: opt.threads ?? envThreads(),
+    intraOpNumThreads: intraOpThreads(o),
     interOpNumThreads: 1,
     executionMode: 'sequential',
     graphOptimizationLevel: opt.graphOptimizationLevel ?? 'all',

@@ -66,3 +66,29 @@ test('scatterAdd takes indices of any shape and rows of any trailing shape', asy
   [3, 0, 3, 1].forEach((row, i) => { for (let j = 0; j < 6; j++) want[row * 6 + j]! += updA[i * 6 + j]!; });
   assert.deepEqual(Array.from(out), Array.from(want));
 });
+
+test('a graph built for one thread scatters with one ScatterND, equal to the chunked scatter to the bit', async () => {
+  const V = 300, D = 64, N = 5_000; // 5 chunks on a shared graph; rows hit about 17 times each, in index order
+  const idxA = Int32Array.from({ length: N }, (_, i) => (i * 37) % V);
+  const updA = Float32Array.from({ length: N * D }, (_, k) => Math.sin(k) * 1.7);
+  const base = Float32Array.from({ length: V * D }, (_, k) => Math.cos(k));
+  const run = async (oneThread: boolean) => {
+    const g = new Graph();
+    g.oneThread = oneThread;
+    const out = op.scatterAdd(g.input('data', 'float32', [V, D]), g.input('idx', 'int32', [N]), g.input('upd', 'float32', [N, D]));
+    const ops = g.nodes.map((n) => n.op).filter((o) => o.startsWith('Scatter'));
+    const session = await createSession(emit(g, { out }).bytes, { threads: 1 });
+    try {
+      return { ops, out: (await session.run({ data: toOrt(base, [V, D]), idx: toOrt(idxA, [N]), upd: toOrt(updA, [N, D]) })).out!.data as Float32Array };
+    } finally {
+      await session.release();
+    }
+  };
+  const one = await run(true), chunked = await run(false);
+  assert.deepEqual(one.ops, ['ScatterND']);
+  assert.ok(chunked.ops.length > 1, `chunked: ${chunked.ops.length} ScatterNDs`);
+  assert.deepEqual(Array.from(one.out), Array.from(chunked.out));
+  const want = Float64Array.from(base);
+  for (let i = 0; i < N; i++) for (let j = 0; j < D; j++) want[idxA[i]! * D + j]! += updA[i * D + j]!;
+  for (let k = 0; k < V * D; k++) assert.ok(Math.abs(one.out[k]! - want[k]!) < 1e-4, `entry ${k}: ${one.out[k]} vs ${want[k]}`);
+});

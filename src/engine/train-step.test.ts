@@ -206,3 +206,31 @@ test('a wrong feed shape fails with GENREC_E_SHAPE, a missing feed with GENREC_E
   assert.equal(step.step, 0, 'a rejected run does not count as a step');
   await step.dispose();
 });
+
+test('a one-thread step scatters an embedding gradient in one ScatterND; the update is the same as on two threads', async () => {
+  const V = 50, E = 64, M = 2048; // M·E = 131,072 updates: two chunks on a graph built for any thread count
+  const rng = new Rng(11);
+  const ids = Int32Array.from({ length: M }, () => Math.floor(rng.next() * V));
+  const coef = Float32Array.from({ length: M * E }, () => rng.normal());
+  const init = Float32Array.from({ length: V * E }, () => rng.normal());
+  const run = async (threads: number) => {
+    const emb = new Embedding(V, E);
+    emb.weight.data.set(init);
+    const step = await TrainStep.compile({
+      module: emb,
+      build: (g) => ({ loss: op.sum(op.mul(emb.forward(g.input('ids', 'int32', [M])), g.input('coef', 'float32', [M, E]))) }),
+      optimizer: { kind: 'sgd' },
+      runtime: { threads },
+    });
+    await step.run({ ids: { data: ids, dims: [M] }, coef: { data: coef, dims: [M, E] } }, 0.1);
+    return { table: emb.weight.data.slice(), nodes: step.nodeCount };
+  };
+  const one = await run(1), two = await run(2);
+  assert.ok(one.nodes < two.nodes, `one thread: ${one.nodes} nodes, two: ${two.nodes}`);
+  const want = Float64Array.from(init);
+  for (let i = 0; i < M; i++) for (let j = 0; j < E; j++) want[ids[i]! * E + j]! -= 0.1 * coef[i * E + j]!;
+  for (let k = 0; k < V * E; k++) {
+    assert.ok(Math.abs(one.table[k]! - want[k]!) < 1e-4, `one thread, entry ${k}: ${one.table[k]} vs ${want[k]}`);
+    assert.ok(Math.abs(two.table[k]! - want[k]!) < 1e-4, `two threads, entry ${k}: ${two.table[k]} vs ${want[k]}`);
+  }
+});

@@ -12,7 +12,7 @@ import { Graph, type Tensor, type TypedData } from './graph.js';
 import { paramInputName, type Module, type Parameter } from './module.js';
 import { buildOptimizer, clipGlobalNorm, type OptimizerConfig } from './optim.js';
 import { mix32 } from './random.js';
-import { createSession, toOrt, type RuntimeOptions } from './runtime.js';
+import { createSession, intraOpThreads, toOrt, type RuntimeOptions } from './runtime.js';
 
 export interface Feed { data: TypedData; dims: readonly number[] }
 
@@ -50,20 +50,19 @@ export class TrainStep {
   static async compile(spec: TrainStepSpec): Promise<TrainStep> {
     const params = spec.module.parameters();
     const g = new Graph('train_step', false, true);
+    // On one engine thread the graph may use one-thread kernels; the session below is made with that count.
+    const threads = intraOpThreads(spec.runtime);
+    g.oneThread = threads === 1;
     const { loss, outputs = {} } = spec.build(g);
     const used = params.filter((p) => g.bound(p));
     const trainable = used.filter((p) => p.trainable);
     const frozen = used.filter((p) => !p.trainable);
     const tensors = trainable.map((p) => g.bound(p)!);
     // A parameter that does not reach the loss gets a zero gradient of its own shape.
-    let grads = gradients(loss, tensors).map((gr, i) => gr ?? g.constant(new Float32Array(trainable[i]!.size), trainable[i]!.shape, 'float32'));
-    let gradNorm: Tensor | null = null;
-    if (spec.clipNorm !== undefined) {
-      const c = clipGlobalNorm(grads, spec.clipNorm);
-      grads = c.grads;
-      gradNorm = c.norm;
-    }
-    const opt = buildOptimizer(g, spec.optimizer, trainable, tensors, grads);
+    const grads = gradients(loss, tensors).map((gr, i) => gr ?? g.constant(new Float32Array(trainable[i]!.size), trainable[i]!.shape, 'float32'));
+    const clip = spec.clipNorm === undefined ? undefined : clipGlobalNorm(grads, spec.clipNorm);
+    const gradNorm = clip?.norm ?? null;
+    const opt = buildOptimizer(g, spec.optimizer, trainable, tensors, grads, clip);
 
     const outs: Record<string, Tensor> = { loss };
     if (gradNorm) outs.grad_norm = gradNorm;
@@ -81,7 +80,7 @@ export class TrainStep {
       slots.push({ name, cur: new Float32Array(s.param.size), next: new Float32Array(s.param.size), shape: s.param.shape, out });
     }
     const { bytes, nodeCount } = emit(g, outs);
-    const session = await createSession(bytes, spec.runtime);
+    const session = await createSession(bytes, { ...spec.runtime, threads });
     const reserved = new Set([...slots.map((s) => s.name), ...frozen.map((p) => paramInputName(p.name)), ...Object.keys(opt.scalars), 'dropout_key']);
     const dataInputs = new Map(g.inputs.filter((t) => !reserved.has(t.name)).map((t) => [t.name, t]));
     const hasDropout = g.inputs.some((t) => t.name === 'dropout_key');

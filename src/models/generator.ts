@@ -622,7 +622,8 @@ export class Generator extends Module {
     if (this.pairHead) {
       // Levels 0 and 1 as one softmax over the catalogue's prefixes, from the first level's state.
       if (!pairHead?.target) throw new Error('a pair-softmax generator needs the prefix table and each target\'s prefix row');
-      total = op.crossEntropy(this.pairLogits(state(0), pairHead), pairHead.target, { weights: w, labelSmoothing: pairHead.labelSmoothing ?? 0 });
+      const { query, vectors } = this.pairOperands(state(0), pairHead);
+      total = op.linearCrossEntropy(query, vectors, pairHead.target, { weights: w, labelSmoothing: pairHead.labelSmoothing ?? 0 });
       first = 2;
     }
     for (let l = first; l < L; l++) {
@@ -793,6 +794,12 @@ export class Generator extends Module {
 
   /** Pair softmax: logits [N, P] of the prefixes `pairs` [P, 2] from first-level states z [N, d]. */
   pairLogits(z: Tensor, head: PairHead): Tensor {
+    const { query, vectors } = this.pairOperands(z, head);
+    return op.gemm(query, vectors, false, true);
+  }
+
+  /** The pair softmax's operands: its query [N, d] and the prefixes' output vectors [P, d] (logits = query · vectorsᵀ). */
+  private pairOperands(z: Tensor, head: PairHead): { query: Tensor; vectors: Tensor } {
     const g = z.graph;
     const K1 = this.c.codeSizes[1]!;
     const c0 = op.slice(head.pairs, 1, 0, 1).reshape([-1]), c1 = op.slice(head.pairs, 1, 1, 2).reshape([-1]);
@@ -803,7 +810,7 @@ export class Generator extends Module {
       const v = op.gather(this.pairEmb.on(g), rows);
       w = w.add(v.mul(op.unsqueeze(known, -1)));
     }
-    return op.gemm(this.pairQuery(z), this.c.pairTemperature ? l2Normalize(w) : w, false, true);
+    return { query: this.pairQuery(z), vectors: this.c.pairTemperature ? l2Normalize(w) : w };
   }
 
   /** The head state as the pair softmax reads it: RMS-normed, or unit-length / temperature (`pairTemperature`). */

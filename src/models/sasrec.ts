@@ -41,31 +41,6 @@ export interface SasRecConfig {
   fusedLoss?: boolean;
 }
 
-/**
- * Mean softmax cross-entropy of logits = h·wᵀ (h [N, d], w [V, d]) against targets [N] (-1 = ignore),
- * with a hand-written backward over both matmuls: G = softmax − onehot, dh = s ⊙ (G·w), dw = Gᵀ·(s ⊙ h),
- * s the per-row loss scale. Scaling the thin [N, d] operands instead of the [N, V] gradient saves a full
- * pass over the logits, which dominate the step for large catalogues.
- */
-export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor): Tensor {
-  const g = h.graph;
-  const logits = op.gemm(h, w, false, true);
-  const t64 = op.cast(targets, 'int64');
-  const ignored = op.equal(t64, g.scalar(-1, 'int64'));
-  const weight = op.where(ignored, 0, 1);
-  const idx = op.unsqueeze(op.where(ignored, g.scalar(0, 'int64'), t64), -1);
-  const lp = op.logSoftmax(logits, -1);
-  const picked = op.squeeze(g.node('GatherElements', [lp, idx], [['float32', idx.shape]], { axis: 1 })[0]!, -1);
-  const denom = op.stopGradient(op.maximum(op.sum(weight), 1));
-  const loss = op.div(op.sum(op.mul(op.neg(picked), weight)), denom);
-  return op.customGrad(loss, [h, w], (gy) => {
-    const scale = op.unsqueeze(op.div(op.mul(weight, gy), denom), -1); // [N, 1]
-    const minusOne = op.fullLike(op.cast(idx, 'float32'), -1);
-    const grad = g.node('ScatterElements', [op.exp(lp), idx, minusOne], [['float32', logits.shape]], { axis: 1, reduction: 'add' })[0]!;
-    return [op.mul(op.gemm(grad, w), scale), op.gemm(grad, op.mul(h, scale), true, false)];
-  });
-}
-
 export class SasRec extends Module {
   readonly item: Embedding;
   readonly pos: Parameter;
@@ -114,7 +89,7 @@ export class SasRec extends Module {
     const targets = g.input('targets', 'int32', ['n']);
     const h = op.gather(this.hidden(tokens).reshape([batchSize * T, d]), positions, 0);
     if (this.c.fusedLoss === false) return op.crossEntropy(op.gemm(h, this.itemTable(g), false, true), targets, { ignoreIndex: -1 });
-    return linearCrossEntropy(h, this.itemTable(g), targets);
+    return op.linearCrossEntropy(h, this.itemTable(g), targets, { ignoreIndex: -1 });
   }
 
   /**
