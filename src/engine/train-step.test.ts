@@ -234,3 +234,45 @@ test('a one-thread step scatters an embedding gradient in one ScatterND; the upd
     assert.ok(Math.abs(two.table[k]! - want[k]!) < 1e-4, `two threads, entry ${k}: ${two.table[k]} vs ${want[k]}`);
   }
 });
+
+test('AdamW with clipping, weight decay and bias correction matches a plain reference over three steps', async () => {
+  // loss = Σ p ⊙ x, so the gradient is x: steps with norms below and above the clip exercise the folded factor.
+  class Weights extends Module {
+    readonly w = new Parameter([2, 3], { init: { kind: 'normal', std: 1 } });
+    readonly b = new Parameter([3], { init: { kind: 'normal', std: 1 } }); // 1-D: no weight decay
+  }
+  const model = new Weights().initialize(5);
+  const start = model.parameters().map((p) => Float64Array.from(p.data));
+  const [b1, b2, eps, wd, lr, clip] = [0.9, 0.999, 1e-8, 0.1, 0.01, 2];
+  const step = await TrainStep.compile({
+    module: model,
+    build: (g) => ({ loss: op.add(op.sum(op.mul(model.w.on(g), g.input('xw', 'float32', [2, 3]))), op.sum(op.mul(model.b.on(g), g.input('xb', 'float32', [3])))) }),
+    optimizer: { kind: 'adamw', beta1: b1, beta2: b2, eps, weightDecay: wd },
+    clipNorm: clip,
+    runtime: { threads: 1 },
+  });
+  const xs = [[0.3, -0.2, 0.1, 0.4, 0.0, -0.1, 0.2, 0.1, -0.3], [3, -1, 2, 0.5, 4, -2, 1, 1, -3], [-0.5, 0.25, 1, 2, -1, 0.5, 0.1, -0.2, 0.3]];
+  const ref = start.map((p) => Float64Array.from(p));
+  const m = ref.map((p) => new Float64Array(p.length)), v = ref.map((p) => new Float64Array(p.length));
+  for (let t = 1; t <= xs.length; t++) {
+    const x = xs[t - 1]!;
+    const { outputs } = await step.run({ xw: { data: Float32Array.from(x.slice(0, 6)), dims: [2, 3] }, xb: { data: Float32Array.from(x.slice(6)), dims: [3] } }, lr);
+    const norm = Math.hypot(...x);
+    assert.ok(Math.abs(Number(outputs.grad_norm![0]) - norm) < 1e-5 * norm, `step ${t}: grad_norm ${outputs.grad_norm![0]} vs ${norm}`);
+    const scale = Math.min(1, clip / (norm + 1e-6));
+    const grads = [x.slice(0, 6), x.slice(6)];
+    ref.forEach((p, i) => {
+      const decay = i === 0 ? 1 - lr * wd : 1;
+      for (let k = 0; k < p.length; k++) {
+        const gk = grads[i]![k]! * scale;
+        m[i]![k] = b1 * m[i]![k]! + (1 - b1) * gk;
+        v[i]![k] = b2 * v[i]![k]! + (1 - b2) * gk * gk;
+        const mh = m[i]![k]! / (1 - b1 ** t), vh = v[i]![k]! / (1 - b2 ** t);
+        p[k] = p[k]! * decay - lr * mh / (Math.sqrt(vh) + eps);
+      }
+    });
+  }
+  await step.dispose();
+  model.parameters().forEach((p, i) => p.data.forEach((val, k) => assert.ok(Math.abs(val - ref[i]![k]!) < 1e-5, `${p.name}[${k}]: ${val} vs ${ref[i]![k]}`)));
+  assert.ok(model.parameters().some((p, i) => p.data.some((val, k) => Math.abs(val - start[i]![k]!) > 1e-3)), 'the parameters moved');
+});
