@@ -690,20 +690,19 @@ export class Generator extends Module {
    * them again: for one user that would read the whole pair table a second time).
    */
   firstLevel(ctx: Context, rowUser: Tensor, prefixes: FirstLevelPrefixes): { logits: Tensor; codeScores: Tensor; pairScores: Tensor | null } {
-    const g = rowUser.graph, table = this.codeEmb.table(g);
-    const [K0, K1] = this.c.codeSizes as [number, number];
+    const g = rowUser.graph;
     // The state depends on the user only: scored once per user and gathered to the rows. Normalising it once
     // per graph, not once per use as levelLogits would, measured ~30% faster (17 vs 23 ms, 64 users).
     const zu = this.outNorm.forward(this.decodeState(ctx, null, null, 0));
     // Score tables of all codes [K1, U] and all pair rows [R, U], a column per user; every prefix's score [P, U]
     // is its code's row plus its pair row's.
-    const e1 = op.gemm(op.slice(table, 0, this.offsets[1]!, this.offsets[1]! + K1), zu, false, true);
+    const e1 = op.gemm(this.codeVectors(g, 1), zu, false, true);
     const pair = this.pairEmb ? op.gemm(this.pairEmb.on(g), zu, false, true) : null;
     let s = op.gather(e1, prefixes.codes);
     if (pair) s = s.add(op.gather(pair, prefixes.rows).mul(op.unsqueeze(prefixes.known, -1)));
     // Each code's prefixes' rows [K0, C, U] (padding masked), log Σ over them → [U, K0].
     const lse = op.transposeLast(op.logSumExp(op.gather(s, prefixes.index).add(op.unsqueeze(prefixes.mask, -1)), 1));
-    const s0 = op.gemm(zu, op.slice(table, 0, this.offsets[0]!, this.offsets[0]! + K0), false, true); // [U, K0]
+    const s0 = op.gemm(zu, this.codeVectors(g, 0), false, true); // [U, K0]
     return { logits: op.gather(s0.add(lse), rowUser), codeScores: op.transposeLast(e1), pairScores: pair ? op.transposeLast(pair) : null };
   }
 
@@ -725,7 +724,7 @@ export class Generator extends Module {
   private secondLevel(ctx: Context, rowUser: Tensor, prefix: Tensor, children: PrefixChildren, byChild: boolean, scores?: { codeScores: Tensor; pairScores: Tensor | null }): Tensor {
     const g = rowUser.graph, K1 = this.c.codeSizes[1]!;
     const zu = scores ? null : this.outNorm.forward(this.decodeState(ctx, null, null, 0));
-    const s1 = scores?.codeScores ?? op.gemm(zu!, op.slice(this.codeEmb.table(g), 0, this.offsets[1]!, this.offsets[1]! + K1), false, true); // [U, K1]
+    const s1 = scores?.codeScores ?? op.gemm(zu!, this.codeVectors(g, 1), false, true); // [U, K1]
     const pairScores = scores ? scores.pairScores : this.pairEmb ? op.gemm(zu!, this.pairEmb.on(g), false, true) : null; // [U, R]
     const parent = op.slice(prefix, 1, 0, 1).reshape([-1]).sub(g.scalar(this.offsets[0]!, 'int32'));
     const codes = op.gather(children.codes, parent); // [N, C]
@@ -792,6 +791,12 @@ export class Generator extends Module {
     }
   }
 
+  /** Level `level`'s code vectors [K_level, d]: its rows of the shared code table. */
+  private codeVectors(g: Graph, level: number): Tensor {
+    const off = this.offsets[level]!;
+    return op.slice(this.codeEmb.table(g), 0, off, off + this.c.codeSizes[level]!);
+  }
+
   /** Pair softmax: logits [N, P] of the prefixes `pairs` [P, 2] from first-level states z [N, d]. */
   pairLogits(z: Tensor, head: PairHead): Tensor {
     const { query, vectors } = this.pairOperands(z, head);
@@ -825,8 +830,7 @@ export class Generator extends Module {
    */
   private childUnitVectors(children: PrefixChildren): Tensor {
     const g = children.codes.graph, table = this.codeEmb.table(g);
-    const K0 = this.c.codeSizes[0]!;
-    const first = op.unsqueeze(op.slice(table, 0, this.offsets[0]!, this.offsets[0]! + K0), 1); // [K0, 1, d]
+    const first = op.unsqueeze(this.codeVectors(g, 0), 1); // [K0, 1, d]
     let w = first.add(op.gather(table, children.codes.add(g.scalar(this.offsets[1]!, 'int32')))); // [K0, C, d]
     if (this.pairEmb) w = w.add(op.gather(this.pairEmb.on(g), children.rows).mul(op.unsqueeze(children.known, -1)));
     return l2Normalize(w);
@@ -852,9 +856,9 @@ export class Generator extends Module {
    */
   levelLogits(z: Tensor, level: number, parentToken: Tensor | null = null, children: Tensor | null = null): Tensor {
     const g = z.graph;
-    const off = this.offsets[level]!, K = this.c.codeSizes[level]!;
+    const K = this.c.codeSizes[level]!;
     const zn = this.outNorm.forward(z);
-    let logits = op.gemm(zn, op.slice(this.codeEmb.table(g), 0, off, off + K), false, true);
+    let logits = op.gemm(zn, this.codeVectors(g, level), false, true);
     if (level === 0 && this.protoEmb) {
       // + log Σₘ exp(sₘ) over the M prototype scores of each code.
       const s = op.gemm(zn, this.protoEmb.on(g), false, true).reshape([zn.dim(0), K, this.c.firstLevelPrototypes!]);
