@@ -34,6 +34,18 @@ test('the offline sentence encoder embeds text (512-d), similar texts closer', a
   assert.ok(cos(r.vectors, 512, 2, 3) > cos(r.vectors, 512, 1, 3));
 });
 
+test('a catalogue\'s texts embedded by two threads side by side get the one-thread vectors, in order', async () => {
+  // 600 short texts: over the size at which embedding splits into slices (and short, so the test is quick).
+  const many = Array.from({ length: 600 }, (_, i) => i === 300 ? ' ' : `${texts[i % 4]} ${i}`);
+  const seen: number[] = [];
+  const one = await embedTexts(many, { model: 'use', threads: 1 });
+  const two = await embedTexts(many, { model: 'use', threads: 2, onProgress: (d, n) => { assert.equal(n, 600); seen.push(d); } });
+  assert.deepEqual(two.vectors, one.vectors);
+  assert.ok(two.vectors.subarray(300 * 512, 301 * 512).every((v) => v === 0)); // an empty text stays a zero row
+  assert.ok(cos(two.vectors, 512, 599, 3) > cos(two.vectors, 512, 599, 2)); // the last slice's rows are in place
+  assert.equal(Math.max(...seen), 600);
+});
+
 test('attribute rows: items sharing a rare token are closer than items sharing a common one', () => {
   // token 0: on every item (a broad category); token 1: items 0, 1 only (a brand); token 2: items 2, 3.
   const rows = { offsets: Int32Array.from([0, 2, 4, 6, 8, 9]), values: Int32Array.from([0, 1, 0, 1, 0, 2, 0, 2, 0]) };

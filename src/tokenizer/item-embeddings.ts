@@ -170,7 +170,7 @@ export class ItemEmbedder {
     const arrays: EmbedderArrays = { means: {} };
     let textModel: 'use' | 'hash' | null = null, textDocs = 0, tokenDocs = 0, textDim = 0;
     if (input.texts && w.content > 0 && input.texts.some((t) => t.trim().length > 0)) {
-      const t = await embedTexts(input.texts, { model: o.textModel ?? 'auto', seed, ...(o.onProgress ? { onProgress: (d, tot) => o.onProgress!('content', d, tot) } : {}) });
+      const t = await embedTexts(input.texts, { model: o.textModel ?? 'auto', seed, ...(runtime.threads ? { threads: runtime.threads } : {}), ...(o.onProgress ? { onProgress: (d, tot) => o.onProgress!('content', d, tot) } : {}) });
       log.info({ model: t.model, dim: t.dim }, 'content vectors');
       raw.content = t;
       textModel = t.model; textDim = t.dim;
