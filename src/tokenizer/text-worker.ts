@@ -1,10 +1,10 @@
 /**
  * A worker thread that embeds one slice of a catalogue's texts with the Universal Sentence Encoder
- * (embeddings.ts), so the slices run on separate cores: TensorFlow.js's WebAssembly backend runs on one
+ * (embeddings.ts, sentence-encoder.ts), so the slices run on separate cores: TensorFlow.js's WebAssembly backend runs on one
  * thread in Node.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { embedUseSlice, type TextWorkerData, type TextWorkerReply } from './embeddings.js';
+import { embedUseSlice, type TextWorkerData, type TextWorkerReply } from './sentence-encoder.js';
 
 if (!parentPort) throw new Error('text-worker.js runs in a worker thread (see embeddings.ts)');
 const port = parentPort;
