@@ -82,7 +82,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const codeSizes = Array.from(tok.ids.sizes);
   await tok.tokenizer.release(); // its ORT sessions; a server that codes new items loads the saved tokenizer
   const tokenizeSeconds = (performance.now() - t0) / 1000;
-  log.info({ codeSizes, collisionRate: tok.report.collisionRate, seconds: tokenizeSeconds }, 'semantic IDs ready');
+  log.info({ codeSizes, collisionRate: tok.report.collisionRate, soloPairShare: tok.report.soloPairShare, seconds: tokenizeSeconds }, 'semantic IDs ready');
   const itemIds = o.dataset.items.ids;
   const train: MemberTrainOptions = {};
   for (const k of ['model', 'batchSize', 'lr', 'weightDecay', 'historyDropout', 'labelSmoothing', 'windows'] as const) {
@@ -159,7 +159,7 @@ export const genrec: ModelFactory = async (ctx) => {
     info: {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
       epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
-      collision_rate: fit.tokenizer.report.collisionRate,
+      collision_rate: fit.tokenizer.report.collisionRate, solo_pair_share: fit.tokenizer.report.soloPairShare,
       ...memberInfo(fit.members.map((m) => m.result)),
     },
   };

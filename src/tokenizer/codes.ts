@@ -113,6 +113,23 @@ export class SemanticIds {
   /** Item of a full code, or -1. */
   itemOf(code: ArrayLike<number>): number { return this.trie().lookup(code); }
 
+  /**
+   * Share of items whose (c₀, c₁) prefix holds no other item: the generator's joint softmax over those
+   * prefixes then names them on its own. 1 with a single level (no pair to share).
+   */
+  soloPairShare(): number {
+    if (this.levels < 2 || this.n === 0) return 1;
+    const D = this.depth, k = this.k;
+    const count = new Map<number, number>();
+    for (let i = 0; i < this.n; i++) {
+      const key = this.buf[i * D]! * k + this.buf[i * D + 1]!;
+      count.set(key, (count.get(key) ?? 0) + 1);
+    }
+    let solo = 0;
+    for (const m of count.values()) if (m === 1) solo++;
+    return solo / this.n;
+  }
+
   /** Per-level counts of each code over all items (levels × K) for utilisation and entropy. */
   levelCounts(): Int32Array {
     const L = this.levels, D = this.depth, k = this.k;

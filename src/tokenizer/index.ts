@@ -2,7 +2,7 @@
  * Semantic IDs: item embeddings (content, attributes, collaborative, user-supplied; fused), the residual
  * k-means tokenizer, incremental codes, the prefix trie for constrained decoding, and persistence.
  */
-export { ResidualTokenizer, autoCodebookSize, resolveConfig, DEFAULT_TOKENIZER_CONFIG, TOKENIZER_VERSION } from './tokenizer.js';
+export { ResidualTokenizer, autoCodebookSize, MIN_SOLO_PAIR_SHARE, resolveConfig, DEFAULT_TOKENIZER_CONFIG, TOKENIZER_VERSION } from './tokenizer.js';
 export type { TokenizerConfig, TokenizeReport, LevelReport, FitOptions, FitResult, ProgressFn } from './tokenizer.js';
 export { SemanticIds, CodeMapping } from './codes.js';
 export { PrefixTrie, sortCodes } from './trie.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { GenrecError } from '../engine/errors.js';
 import { Rng } from '../engine/random.js';
-import { ResidualTokenizer, autoCodebookSize, syntheticClusteredVectors, type FitResult } from './index.js';
+import { MIN_SOLO_PAIR_SHARE, ResidualTokenizer, autoCodebookSize, syntheticClusteredVectors, type FitResult } from './index.js';
 
 const DIM = 32;
 const opened: ResidualTokenizer[] = [];
@@ -163,6 +163,29 @@ test('a level where one code would take most items is refitted so the crowded it
   assert.ok(share(fixed) <= 0.5, `with it the largest code takes ${share(fixed)}`);
   assert.ok(fixed.report.levels[0]!.entropy > 0.7 && plain.report.levels[0]!.entropy < 0.3, `entropy ${plain.report.levels[0]!.entropy} → ${fixed.report.levels[0]!.entropy}`);
   await assert.rejects(fit(x, n, { maxCodeShare: 0 }, d), expectCode('GENREC_E_TOKENIZER_CONFIG'));
+});
+
+test('an automatic K doubles when few items have a (c0, c1) prefix to themselves; an explicit K is kept', async () => {
+  // 1,000 items whose coarse structure is 8 × 8 groups: at the catalogue-size K (32) most share a prefix.
+  const n = 1000;
+  const crowded = syntheticClusteredVectors(n, DIM, { factors: [8, 8, 1000], scales: [1, 0.6, 0.3], noise: 0.05, seed: 3 });
+  const auto = autoCodebookSize(n);
+  const atAuto = await fit(crowded.vectors, n, { codebookSize: auto });
+  assert.equal(atAuto.tokenizer.k, auto);
+  assert.ok(atAuto.report.soloPairShare < MIN_SOLO_PAIR_SHARE, `share ${atAuto.report.soloPairShare} at K ${auto}`);
+  const grown = await fit(crowded.vectors, n, { codebookSize: 0 });
+  assert.ok(grown.tokenizer.k > auto && grown.tokenizer.k <= 4 * auto, `K ${grown.tokenizer.k}`);
+  assert.ok(grown.report.soloPairShare > atAuto.report.soloPairShare, `${atAuto.report.soloPairShare} → ${grown.report.soloPairShare}`);
+  assert.equal(grown.ids.trie().items, n);
+  // The share is what the code table says: count the items alone under their (c0, c1) prefix.
+  const D = grown.ids.depth, codes = grown.ids.codes, seen = new Map<string, number>();
+  for (let i = 0; i < n; i++) { const key = `${codes[i * D]}-${codes[i * D + 1]}`; seen.set(key, (seen.get(key) ?? 0) + 1); }
+  assert.equal(grown.report.soloPairShare, [...seen.values()].filter((m) => m === 1).length / n);
+  // A catalogue spread over its prefixes keeps the catalogue-size K.
+  const spread = syntheticClusteredVectors(3000, DIM, { seed: 5 });
+  const kept = await fit(spread.vectors, 3000, { codebookSize: 0 });
+  assert.equal(kept.tokenizer.k, autoCodebookSize(3000));
+  assert.ok(kept.report.soloPairShare >= MIN_SOLO_PAIR_SHARE);
 });
 
 test('K from catalogue size', () => {

@@ -154,7 +154,7 @@ export function register(program: Command): void {
           report.levels.map((l) => [l.level, l.k, l.used, l.utilisation, l.entropy, l.iterations, l.reconError].map(formatValue))));
         sink.out('\n' + formatTable(['summary', 'value'], [
           ['items', n], ['dim', src.dim], ['code sizes', Array.from(ids.sizes).join(' × ')],
-          ['collision rate (before dedup)', report.collisionRate], ['largest collision group', report.maxGroup],
+          ['collision rate (before dedup)', report.collisionRate], ['largest collision group', report.maxGroup], ['items with a (c0, c1) prefix to themselves', report.soloPairShare],
           ['all codes unique', String(report.unique)], ['reconstruction error', report.reconError],
           ['fit sample', report.sampleSize], ['tokenizer seconds', report.seconds], ['total seconds', total], ['saved to', out],
         ].map(([k, v]) => [String(k), formatValue(v)])));
