@@ -194,7 +194,7 @@ export class ResidualTokenizer {
     let res = await ResidualTokenizer.fitAt(x, n, dim, resolveConfig(n, cfg), opts);
     for (let doublings = 0; !cfg.codebookSize && doublings < 2 && res.report.soloPairShare < MIN_SOLO_PAIR_SHARE; doublings++) {
       const k = res.tokenizer.k * 2;
-      if (k > 1024 || k > n) break;
+      if (k > 1024 || k > n || res.tokenizer.levels * Math.log2(k) > 53) break;
       const next = await ResidualTokenizer.fitAt(x, n, dim, resolveConfig(n, { ...cfg, codebookSize: k }), opts);
       const keep = next.report.soloPairShare > res.report.soloPairShare;
       log.info({ from: res.tokenizer.k, to: k, soloPairShare: [res.report.soloPairShare, next.report.soloPairShare], kept: keep ? k : res.tokenizer.k },
