@@ -44,6 +44,9 @@ export const DEFAULT_TOKENIZER_CONFIG: Readonly<TokenizerConfig> = Object.freeze
   levels: 3, codebookSize: 0, balanced: false, maxIters: 20, tol: 1e-4, sampleSize: 0, initSample: 0, maxCodeShare: 0.5, dedupCapacity: 0, seed: 1,
 });
 
+/** Below this share of items with a (c₀, c₁) prefix to themselves, an automatic K is doubled (see `fit`). */
+export const MIN_SOLO_PAIR_SHARE = 1 / 3;
+
 /**
  * K from the catalogue size: the power of two nearest n/32, between 16 and 1024, so a first-level code
  * holds tens of items and the (c₀, c₁) prefixes — the generator's joint softmax — name most items on
@@ -51,9 +54,6 @@ export const DEFAULT_TOKENIZER_CONFIG: Readonly<TokenizerConfig> = Object.freeze
  * cost 1.6% Recall@10 and 3.3% NDCG@10 over 3 seeds, docs/results.md section 10). The cap keeps the
  * first level's softmax small.
  */
-/** Below this share of items with a (c₀, c₁) prefix to themselves, an automatic K is doubled (see `fit`). */
-export const MIN_SOLO_PAIR_SHARE = 1 / 3;
-
 export function autoCodebookSize(n: number): number {
   return Math.min(1024, Math.max(16, 2 ** Math.round(Math.log2(Math.max(1, n / 32)))));
 }
