@@ -119,14 +119,10 @@ export class SemanticIds {
    */
   soloPairShare(): number {
     if (this.levels < 2 || this.n === 0) return 1;
-    const D = this.depth, k = this.k;
-    const count = new Map<number, number>();
-    for (let i = 0; i < this.n; i++) {
-      const key = this.buf[i * D]! * k + this.buf[i * D + 1]!;
-      count.set(key, (count.get(key) ?? 0) + 1);
-    }
+    // The trie's depth-2 nodes are the (c₀, c₁) prefixes; leafStart gives each one's item range.
+    const t = this.trie(), leaves = t.leafStart[2]!;
     let solo = 0;
-    for (const m of count.values()) if (m === 1) solo++;
+    for (let p = 0; p < t.nodeCount[2]!; p++) if (leaves[p + 1]! - leaves[p]! === 1) solo++;
     return solo / this.n;
   }
 
