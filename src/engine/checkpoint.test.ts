@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Linear, Module, TrainStep, loadCheckpoint, saveCheckpoint, loadSafetensors, op, Rng, GenrecError } from './index.js';
+import { Linear, Module, TrainStep, loadCheckpoint, saveCheckpoint, loadSafetensors, saveSafetensors, op, Rng, GenrecError } from './index.js';
 
 class Net extends Module {
   a = new Linear(6, 8);
@@ -66,4 +66,16 @@ test('loading a checkpoint with a wrong shape or a missing name names the parame
   assert.throws(() => loadCheckpoint(path, new Other()), (e: unknown) => e instanceof GenrecError && /no parameter 'c\.weight'/.test(e.message));
   writeFileSync(join(d, 'bad.safetensors'), 'not a checkpoint');
   assert.throws(() => loadCheckpoint(join(d, 'bad.safetensors'), new Net()), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_CHECKPOINT');
+});
+
+test('int32 tensors round-trip exactly as I32, beyond what float32 holds (2^24 + 1)', () => {
+  const d = dir(), path = join(d, 'ids.safetensors');
+  const ids = Int32Array.from([0, 2 ** 24 + 1, -7, 2 ** 31 - 1]), f = Float32Array.from([0.5, -2]);
+  saveSafetensors(path, new Map([['ids', { data: ids, shape: [4] }], ['f', { data: f, shape: [2] }]]));
+  const { tensors } = loadSafetensors(path);
+  const back = tensors.get('ids')!.data;
+  assert.ok(back instanceof Int32Array);
+  assert.deepEqual(Array.from(back), Array.from(ids));
+  assert.ok(tensors.get('f')!.data instanceof Float32Array);
+  assert.deepEqual(Array.from(tensors.get('f')!.data), [0.5, -2]);
 });

@@ -7,7 +7,8 @@ import { writeFileAtomic } from './atomic-write.js';
 import { GenrecError } from './errors.js';
 import type { Module, Parameter } from './module.js';
 
-export interface NamedArray { data: Float32Array; shape: readonly number[] }
+/** A tensor: float32 (parameters, vectors) or int32 (ids and offsets, which float32 holds exactly only below 2^24). */
+export interface NamedArray { data: Float32Array | Int32Array; shape: readonly number[] }
 export type Metadata = Record<string, string>;
 
 export function saveSafetensors(path: string, tensors: Map<string, NamedArray>, metadata: Metadata = {}): void {
@@ -18,7 +19,7 @@ export function saveSafetensors(path: string, tensors: Map<string, NamedArray>, 
     const t = tensors.get(name)!;
     const expected = t.shape.reduce((a, b) => a * b, 1);
     if (expected !== t.data.length) throw new GenrecError('GENREC_E_CHECKPOINT', `tensor '${name}' has ${t.data.length} values but shape [${t.shape}]`, 'this is a bug; report it');
-    header[name] = { dtype: 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
+    header[name] = { dtype: t.data instanceof Int32Array ? 'I32' : 'F32', shape: t.shape, data_offsets: [offset, offset + t.data.byteLength] };
     offset += t.data.byteLength;
   }
   let json = JSON.stringify(header);
@@ -57,11 +58,12 @@ export function loadSafetensors(path: string): { tensors: Map<string, NamedArray
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') { metadata = v as Metadata; continue; }
     const t = v as { dtype: string; shape: number[]; data_offsets: [number, number] };
-    if (t.dtype !== 'F32') throw bad(`tensor '${name}' has dtype ${t.dtype}; genrec reads F32`);
+    if (t.dtype !== 'F32' && t.dtype !== 'I32') throw bad(`tensor '${name}' has dtype ${t.dtype}; genrec reads F32 and I32`);
     const [s, e] = t.data_offsets;
     if (base + e > buf.length || e - s !== 4 * t.shape.reduce((a, b) => a * b, 1)) throw bad(`tensor '${name}' has inconsistent offsets`);
-    // Copy into an aligned Float32Array (the file's data start need not be 4-byte aligned in memory).
-    const data = new Float32Array(new Uint8Array(buf.buffer, buf.byteOffset + base + s, e - s).slice().buffer);
+    // Copy into an aligned array (the file's data start need not be 4-byte aligned in memory).
+    const bytes = new Uint8Array(buf.buffer, buf.byteOffset + base + s, e - s).slice().buffer;
+    const data = t.dtype === 'I32' ? new Int32Array(bytes) : new Float32Array(bytes);
     tensors.set(name, { data, shape: t.shape });
   }
   return { tensors, metadata };
@@ -101,6 +103,6 @@ export function loadCheckpoint(path: string, module: Module): { optimizer: Map<s
   const { tensors, metadata } = loadSafetensors(path);
   loadParameters(module, tensors, path);
   const optimizer = new Map<string, Float32Array>();
-  for (const [k, v] of tensors) if (k.startsWith('optim.')) optimizer.set(k.slice(6), v.data);
+  for (const [k, v] of tensors) if (k.startsWith('optim.')) optimizer.set(k.slice(6), v.data instanceof Float32Array ? v.data : Float32Array.from(v.data));
   return { optimizer, metadata };
 }
