@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenrecError } from '../engine/errors.js';
-import { blockOption, boolOption, modelNumberOption, numberOption, positiveOption, windowsOption } from './flags.js';
+import { blockOption, boolOption, memoryOption, modelNumberOption, numberOption, positiveOption, windowsOption } from './flags.js';
 import { sasrecConfig, type QualityContext } from './models.js';
 import { genrecOptionsFrom } from './genrec.js';
 
@@ -31,6 +31,12 @@ test('bench quality model flags: values parse, absent ones stay undefined, bad o
   assert.throws(() => windowsOption('some'), usage('--windows'));
   assert.equal(blockOption('hstu'), 'hstu');
   assert.throws(() => blockOption('mamba'), usage('--block'));
+  assert.equal(memoryOption('auto'), 'auto');
+  assert.equal(memoryOption('off'), 'off');
+  assert.equal(memoryOption('100'), 100);
+  for (const bad of ['0', '-3', 'sometimes', '', true]) assert.throws(() => memoryOption(bad), usage('--memory'), String(bad));
+  assert.equal(genrecOptionsFrom({ memory: '30' }).memory, 30);
+  assert.equal(genrecOptionsFrom({}).memory, undefined);
 });
 
 test('bench quality genrec flags: each boolean flag sets its config field, false included', () => {

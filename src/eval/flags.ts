@@ -61,6 +61,14 @@ export function windowsOption(v: unknown): 'last' | 'all' {
   return v;
 }
 
+/** The `--memory` flag: memorised transitions swept on validation ('auto'), off, or a fixed β > 0. */
+export function memoryOption(v: unknown): 'auto' | 'off' | number {
+  if (v === 'auto' || v === 'off') return v;
+  const x = Number(v);
+  if (v === '' || v === null || typeof v === 'boolean' || !Number.isFinite(x) || !(x > 0)) throw flagError('memory', "'auto', 'off' or a β > 0", v, 'use --memory auto (β chosen on validation), off (the model alone) or e.g. --memory 100');
+  return x;
+}
+
 /** The `--block` flag: the causal encoder's block. */
 export function blockOption(v: unknown): 'transformer' | 'hstu' {
   if (v !== 'transformer' && v !== 'hstu') throw flagError('block', "'transformer' or 'hstu'", v, 'use --block transformer (softmax attention + SwiGLU) or hstu');

@@ -1,7 +1,8 @@
 /**
  * genrec's own model end to end on a split: fused item embeddings → residual k-means semantic IDs →
  * generator trained with early stopping on validation NDCG@10 (beam search over a sample of validation
- * users) → the best epoch's model. Used by `genrec train` (which then writes a bundle) and by
+ * users) → the best epoch's model, with memorised transitions mixed into its search when they validate
+ * better (β swept on the same users). Used by `genrec train` (which then writes a bundle) and by
  * `bench quality` (as the `genrec` model).
  */
 import { log, type RuntimeOptions } from '../engine/index.js';
@@ -9,12 +10,13 @@ import type { Dataset } from '../data/dataset.js';
 import type { Split } from '../data/split.js';
 import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type TokenizerConfig, type FitResult } from '../tokenizer/index.js';
 import type { Generator, GeneratorConfig } from '../models/generator.js';
-import type { RunDir, TrainLoopResult } from '../train/index.js';
-import { memberInfo, trainMembers, validate, type GenrecMember, type MemberJob, type MemberTrainOptions } from './members.js';
+import { TransitionTable } from '../models/transitions.js';
+import type { BundleMemory, RunDir, TrainLoopResult } from '../train/index.js';
+import { memberInfo, trainMembers, tuneMemory, validate, MEMORY_BETAS, type GenrecMember, type MemberJob, type MemberTrainOptions, type MemoryTuning } from './members.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { blockOption, generatorBoolOptions, modelNumberOption, windowsOption } from './flags.js';
+import { blockOption, generatorBoolOptions, memoryOption, modelNumberOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -49,6 +51,11 @@ export interface GenrecOptions {
    * (`GenerativeModel.fromModule` with every member); default 1. Each early-stops on its own validation figure.
    */
   members?: number;
+  /**
+   * Memorised transitions (models/transitions.ts): 'auto' (default) sweeps β on the validation users and
+   * keeps them only if they beat the model alone; a number uses that β; 'off' decodes with the model alone.
+   */
+  memory?: 'auto' | 'off' | number;
 }
 
 export interface GenrecFit {
@@ -67,6 +74,9 @@ export interface GenrecFit {
    * measured once more on the same sampled users (each member's own best is in `members[i].result`).
    */
   valid: Record<string, number>;
+  /** The memorised transitions the model decodes with (null: the model alone), and how β was chosen. */
+  memory: BundleMemory | null;
+  memoryTuning: MemoryTuning | null;
   tokenizeSeconds: number;
   trainSeconds: number;
 }
@@ -100,13 +110,20 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const t1 = performance.now();
   const members = await trainMembers(jobs, o.runtime);
   const first = members[0]!;
-  let valid = first.result.bestMetrics;
-  if (members.length > 1) {
+  let valid = first.result.bestMetrics, memory: BundleMemory | null = null, memoryTuning: MemoryTuning | null = null;
+  if (o.memory !== 'off') {
+    const inter = o.split.interactions;
+    const table = TransitionTable.fromSequences(inter.items, inter.userOffsets, o.split.trainEnd, inter.numItems);
+    memoryTuning = await tuneMemory(members.map((m) => m.model), table, jobs[0]!, typeof o.memory === 'number' ? [o.memory] : MEMORY_BETAS);
+    valid = memoryTuning.metrics;
+    if (memoryTuning.options) memory = { table, options: memoryTuning.options };
+    log.info({ transitions: table.size, beta: memoryTuning.options?.beta ?? null, validNdcg10: valid['ndcg@10'], modelAlone: memoryTuning.modelMetrics['ndcg@10'], tried: memoryTuning.tried }, 'memorised transitions tuned');
+  } else if (members.length > 1) {
     valid = await validate(members.map((m) => m.model), jobs[0]!);
     log.info({ validNdcg10: valid['ndcg@10'], members: members.map((m) => m.result.bestMetric) }, 'ensemble validated');
   }
   return {
-    model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, valid, tokenizeSeconds,
+    model: first.model, members, codes, codeSizes, tokenizer: tok, embedder: tok.embedder, result: first.result, valid, memory, memoryTuning, tokenizeSeconds,
     trainSeconds: (performance.now() - t1) / 1000,
   };
 }
@@ -145,6 +162,7 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
     ...(n('patience') !== undefined ? { patience: n('patience')! } : {}),
     ...(n('evalEvery') !== undefined ? { evalEvery: n('evalEvery')! } : {}),
     ...(n('members') !== undefined ? { members: n('members')! } : {}),
+    ...(options.memory !== undefined ? { memory: memoryOption(options.memory) } : {}),
   };
 }
 
@@ -153,6 +171,7 @@ export const genrec: ModelFactory = async (ctx) => {
   const extra = genrecOptionsFrom(ctx.options);
   const fit = await fitGenrec({ dataset: ctx.dataset, split: ctx.split, seed: ctx.seed, maxLen: ctx.maxLen, epochs: ctx.epochs ?? 60, runDir: ctx.runDir, ...(ctx.runtime ? { runtime: ctx.runtime } : {}), ...extra });
   const gm = await GenerativeModel.fromModule(fit.members.map((m) => m.model), fit.codes, ctx.dataset.items.ids, ctx.runtime);
+  if (fit.memory) gm.setMemory(fit.memory.table, fit.memory.options);
   const ranker = generativeRanker(gm, { beam: extra.beam ?? EVAL_BEAM });
   return {
     ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),
@@ -160,6 +179,7 @@ export const genrec: ModelFactory = async (ctx) => {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
       epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
       collision_rate: fit.tokenizer.report.collisionRate, solo_pair_share: fit.tokenizer.report.soloPairShare,
+      memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
       ...memberInfo(fit.members.map((m) => m.result)),
     },
   };

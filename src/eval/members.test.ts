@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GenrecError } from '../engine/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
-import { trainMember, trainMembers, validate, type MemberJob } from './members.js';
+import { TransitionTable } from '../models/index.js';
+import { trainMember, trainMembers, tuneMemory, validate, type MemberJob } from './members.js';
 
 async function jobs(n: number): Promise<MemberJob[]> {
   const { split, codes, sizes } = await splitWithRandomCodes();
@@ -56,4 +57,25 @@ test('validate gives the figures early stopping kept for a member, and an ensemb
   assert.deepEqual(await validate([m0.model, m0.model], { ...j0!, ...here }), own);
   const both = await validate([m0.model, m1.model], { ...j0!, ...here });
   assert.ok(both['ndcg@10']! >= 0 && both['ndcg@10']! <= 1 && both['recall@10']! >= both['ndcg@10']!, JSON.stringify(both));
+});
+
+test('tuneMemory measures each β against the model alone on the same validation users and keeps the best', async () => {
+  const [j] = await jobs(1);
+  const here = { ...j!, runtime: { threads: 1 } };
+  const m = await trainMember(here);
+  const inter = here.split.interactions;
+  const table = TransitionTable.fromSequences(inter.items, inter.userOffsets, here.split.trainEnd, inter.numItems);
+  assert.ok(table.size > 0);
+  const t = await tuneMemory(m.model, table, here, [0.5, 30]);
+  assert.deepEqual(t.modelMetrics, await validate(m.model, here), 'the model alone is measured as validate measures it');
+  assert.deepEqual(t.tried.map((x) => x.beta), [0.5, 30]);
+  const best = t.tried.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  if (best.ndcg10 > t.modelMetrics['ndcg@10']!) {
+    assert.equal(t.options?.beta, best.beta);
+    assert.equal(t.metrics['ndcg@10'], best.ndcg10);
+  } else {
+    assert.equal(t.options, null);
+    assert.equal(t.metrics, t.modelMetrics);
+  }
+  assert.notEqual(t.tried[0]!.ndcg10, t.tried[1]!.ndcg10, 'β changes the ranking');
 });

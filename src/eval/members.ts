@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { GenrecError, type RuntimeOptions } from '../engine/index.js';
 import type { Split } from '../data/split.js';
 import { Generator, type GeneratorConfig } from '../models/generator.js';
+import { DEFAULT_MEMORY_DECAY, DEFAULT_MEMORY_WINDOW, type MemoryOptions, type TransitionTable } from '../models/transitions.js';
 import { RunDir, trainGenerator, type GeneratorTrainOptions, type TrainLoopResult } from '../train/index.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
@@ -69,11 +70,59 @@ export async function trainMember(j: MemberJob, shouldStop?: () => boolean): Pro
  * exported graphs, on the job's sample of validation users: the metric early stopping reads, and an
  * ensemble's own figure once its members are trained.
  */
-export async function validate(models: Generator | Generator[], j: Pick<MemberJob, 'codes' | 'itemIds' | 'split' | 'beam' | 'evalUsers' | 'sampleSeed' | 'runtime'>): Promise<Record<string, number>> {
+export async function validate(models: Generator | Generator[], j: ValidationJob): Promise<Record<string, number>> {
   const gm = await GenerativeModel.fromModule(models, j.codes, j.itemIds, j.runtime);
   try {
-    const r = await evaluate(generativeRanker(gm, { beam: j.beam }), j.split, 'valid', { includeSeen: false, sample: j.evalUsers, sampleSeed: j.sampleSeed });
-    return r.exclude;
+    return await validateModel(gm, j);
+  } finally {
+    await gm.close();
+  }
+}
+
+type ValidationJob = Pick<MemberJob, 'codes' | 'itemIds' | 'split' | 'beam' | 'evalUsers' | 'sampleSeed' | 'runtime'>;
+
+async function validateModel(gm: GenerativeModel, j: ValidationJob): Promise<Record<string, number>> {
+  const r = await evaluate(generativeRanker(gm, { beam: j.beam }), j.split, 'valid', { includeSeen: false, sample: j.evalUsers, sampleSeed: j.sampleSeed });
+  return r.exclude;
+}
+
+/**
+ * β values the validation sweep tries for the memorised transitions: how many observed transitions
+ * weigh as much as the model's whole distribution. The best differs by dataset (100 on
+ * amazon-scientific; docs/results.md section 27), so it is measured, not fixed.
+ */
+export const MEMORY_BETAS = [10, 30, 100, 300, 1000];
+
+export interface MemoryTuning {
+  /** The settings that validated best, or null when the model alone did. */
+  options: MemoryOptions | null;
+  /** Validation figures of what ranks (with `options`, or the model alone). */
+  metrics: Record<string, number>;
+  /** The model alone on the same users. */
+  modelMetrics: Record<string, number>;
+  /** Validation NDCG@10 of each β tried. */
+  tried: { beta: number; ndcg10: number }[];
+}
+
+/**
+ * Picks β for the memorised transitions on the job's validation users (the sample early stopping reads;
+ * the table counts the training part only, so no validation target is ever in it): each β in `betas`
+ * against the model alone, keeping the best NDCG@10 (seen items excluded), and the model alone unless a
+ * β beats it.
+ */
+export async function tuneMemory(models: Generator | Generator[], table: TransitionTable, j: ValidationJob, betas: readonly number[] = MEMORY_BETAS): Promise<MemoryTuning> {
+  const gm = await GenerativeModel.fromModule(models, j.codes, j.itemIds, j.runtime);
+  try {
+    const modelMetrics = await validateModel(gm, j);
+    let best: MemoryTuning = { options: null, metrics: modelMetrics, modelMetrics, tried: [] };
+    for (const beta of betas) {
+      const options = { beta, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY };
+      gm.setMemory(table, options);
+      const metrics = await validateModel(gm, j);
+      best.tried.push({ beta, ndcg10: metrics['ndcg@10']! });
+      if (metrics['ndcg@10']! > best.metrics['ndcg@10']!) best = { ...best, options, metrics };
+    }
+    return best;
   } finally {
     await gm.close();
   }

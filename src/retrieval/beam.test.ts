@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { beamSearch } from './index.js';
 import { PrefixTrie } from '../tokenizer/index.js';
+import { TransitionTable } from '../models/index.js';
 
 // 6 items over codes of sizes [2, 3]: item i has codes (i >> 1 & 1... ) given explicitly.
 const sizes = [2, 3];
@@ -81,4 +82,31 @@ test('an ensemble\'s logits are averaged by the search', async () => {
   const b = await beamSearch(t, 2, twice, { beam: 6, k: 6, offsets });
   assert.deepEqual(Array.from(b.items), Array.from(a.items));
   for (let j = 0; j < 12; j++) assert.ok(Math.abs(a.scores[j]! - b.scores[j]!) < 1e-5);
+});
+
+test('a prior mixes observed counts into the model item by item: (n + β·P_model) / (N + β), a distribution over the catalogue', async () => {
+  const t = trieOf();
+  // Item 5 was followed by item 0 twice and by item 2 once (user 0's last item); user 1's last item by nothing.
+  const table = TransitionTable.fromSequences(Int32Array.from([5, 0, 5, 0, 5, 2]), [0, 2, 4], [2, 4, 6], 6);
+  const beta = 2;
+  const prior = { beta, mass: (u: number) => (u === 0 ? table.prefixMass(t, [5], 0.5) : null) };
+  const alone = await beamSearch(t, 2, decode, { beam: 6, k: 6, offsets });
+  const mixed = await beamSearch(t, 2, decode, { beam: 6, k: 6, offsets, prior });
+  const scoreOf = (r: typeof alone, u: number) => new Map(Array.from(r.items.subarray(u * 6, u * 6 + 6), (it, j) => [it, r.scores[u * 6 + j]!]));
+  const model = scoreOf(alone, 0), got = scoreOf(mixed, 0), n = [2, 0, 1, 0, 0, 0];
+  let total = 0;
+  for (let it = 0; it < 6; it++) {
+    const want = Math.log((n[it]! + beta * Math.exp(model.get(it)!)) / (3 + beta));
+    assert.ok(Math.abs(got.get(it)! - want) < 1e-5, `item ${it}: ${got.get(it)} vs ${want}`);
+    total += Math.exp(got.get(it)!);
+  }
+  assert.ok(Math.abs(total - 1) < 1e-5, `the mixture sums to ${total}`);
+  assert.equal(mixed.items[0], 0, 'the twice-seen successor comes first, though the model prefers item 4');
+  assert.deepEqual(Array.from(mixed.items.subarray(6)), Array.from(alone.items.subarray(6)), 'a user without counts gets the model alone');
+  assert.deepEqual(Array.from(mixed.scores.subarray(6)), Array.from(alone.scores.subarray(6)));
+  // A narrow beam still finds the memorised item, and exclusion still applies under the prior.
+  const narrow = await beamSearch(t, 1, decode, { beam: 1, k: 1, offsets, prior });
+  assert.equal(narrow.items[0], 0);
+  const without0 = await beamSearch(t, 1, decode, { beam: 2, k: 2, offsets, prior, exclude: () => [0] });
+  assert.ok(!Array.from(without0.items).includes(0));
 });

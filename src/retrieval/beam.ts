@@ -33,12 +33,25 @@ export interface BeamOptions {
   offsets: Int32Array;
   /** Items to exclude for user u (seen, deleted), or null. */
   exclude?: (u: number) => ArrayLike<number> | null;
+  /** Memorised transitions mixed into the model's distribution (see `BeamPrior`). */
+  prior?: BeamPrior;
+}
+
+/**
+ * Observed counts mixed with the model, item by item: P(item) = (n(item) + β·P_model(item)) / (N + β),
+ * where n(item) is the count the user's `mass` puts on the item's leaf and N its total (transitions.ts).
+ * Per level this is the exact conditional of that mixture, so the beam still ranks whole items by it.
+ */
+export interface BeamPrior {
+  beta: number;
+  /** User u's count mass below each trie node, per depth (depth 0 holds the root's total), or null for none. */
+  mass: (u: number) => Map<number, number>[] | null;
 }
 
 export interface BeamResult {
   /** [users × k] item ids, −1 where fewer were found. */
   items: Int32Array;
-  /** [users × k] log-probabilities of the items' full codes (softmax over valid children per level). */
+  /** [users × k] log-probabilities of the items' full codes (softmax over valid children per level; with a prior, of the mixture). */
   scores: Float32Array;
 }
 
@@ -107,6 +120,28 @@ class TopK {
   }
 }
 
+/**
+ * The prior's conditional at one prefix: child i's log-probability under the mixture, given the model's
+ * `logp` (overwritten; kept in `model` from `at`), the count mass `parentMass` below the prefix and
+ * `childMass` below each child, and log(β · P_model(prefix)) = `logBetaPrefix`:
+ * log(n_c + β·P(prefix)·p(c|prefix)) − log(n_prefix + β·P(prefix)). Without mass below the prefix it is the
+ * model's own.
+ */
+function mixPrior(logp: Float64Array, n: number, model: Float64Array, at: number, parentMass: number, childMass: Map<number, number>, c0: number, logBetaPrefix: number): void {
+  for (let i = 0; i < n; i++) model[at + i] = logp[i]!;
+  if (parentMass <= 0) return;
+  const norm = logAddExp(Math.log(parentMass), logBetaPrefix);
+  for (let i = 0; i < n; i++) {
+    const c = childMass.get(c0 + i) ?? 0;
+    logp[i] = logAddExp(c > 0 ? Math.log(c) : -Infinity, logBetaPrefix + logp[i]!) - norm;
+  }
+}
+
+function logAddExp(a: number, b: number): number {
+  const m = Math.max(a, b);
+  return m === -Infinity ? m : m + Math.log(Math.exp(a - m) + Math.exp(b - m));
+}
+
 export async function beamSearch(trie: PrefixTrie, users: number, decode: DecodeFn, opts: BeamOptions): Promise<BeamResult> {
   const L = trie.depth, W = opts.beam, k = Math.min(opts.k, W);
   const excluded = Array.from({ length: users }, (_, u) => {
@@ -119,6 +154,10 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
   let score = new Float32Array(users * W);
   let tokens = new Int32Array(users * W * L);
   const heap = new TopK(W);
+  // With a prior: each user's count mass, and each slot's log-probability under the model alone.
+  const mass = opts.prior ? Array.from({ length: users }, (_, u) => { const m = opts.prior!.mass(u); return m && (m[0]!.get(0) ?? 0) > 0 ? m : null; }) : null;
+  const logBeta = Math.log(opts.prior?.beta ?? 1);
+  let modelScore = new Float64Array(mass ? users * W : 0);
 
   for (let level = 0; level < L; level++) {
     const start = trie.childStart[level]!, codeOf = trie.tokens[level]!, leaves = trie.leafStart[level + 1]!;
@@ -152,16 +191,17 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
     const out: DecodeOutput = rows === 0 ? { logits: [] } : await decode(level, rowUser, prefix, rows, rowNode).then((o) => (o instanceof Float32Array ? { logits: [o] } : o));
     const members = out.logits, byChild = out.childWidth !== undefined;
     const K = rows > 0 ? members[0]!.length / rows : 0;
-    const child = new Float64Array(widest); // one slot's children's logits (members averaged)
+    const child = new Float64Array(widest); // one slot's children's log-probabilities (members' logits averaged)
+    const modelChild = new Float64Array(mass ? W * widest : 0); // per beam slot, before the prior
 
     const nCount = new Int32Array(users), nNode = new Int32Array(users * W), nScore = new Float32Array(users * W), nTokens = new Int32Array(users * W * L);
+    const nModelScore = new Float64Array(modelScore.length);
     for (let u = 0; u < users; u++) {
       heap.reset();
-      const ex = excluded[u]?.[level + 1];
+      const ex = excluded[u]?.[level + 1], userMass = mass?.[u];
       for (let j = 0; j < count[u]!; j++) {
         const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!;
         const c0 = start[parent]!, n = start[parent + 1]! - c0;
-        let base = score[slot]!;
         if (row >= 0) {
           const o = row * K;
           let m = -Infinity;
@@ -174,12 +214,14 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
           }
           let z = 0;
           for (let i = 0; i < n; i++) z += Math.exp(child[i]! - m);
-          base -= m + Math.log(z);
-        } else child[0] = 0; // the only child: log-probability 0
+          const norm = m + Math.log(z);
+          for (let i = 0; i < n; i++) child[i] = child[i]! - norm;
+        } else child[0] = 0; // the only child: log-probability 0 (under the mixture too: it holds its parent's mass)
+        if (userMass && row >= 0) mixPrior(child, n, modelChild, j * widest, userMass[level]!.get(parent) ?? 0, userMass[level + 1]!, c0, logBeta + modelScore[slot]!);
         for (let i = 0; i < n; i++) {
           const c = c0 + i;
           if (ex && leaves[c + 1]! - leaves[c]! - (ex.get(c) ?? 0) <= 0) continue;
-          heap.push(base + child[i]!, c, j);
+          heap.push(score[slot]! + child[i]!, c, j);
         }
       }
       const best = heap.sorted();
@@ -188,11 +230,15 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
         const slot = u * W + i, from = (u * W + heap.b[h]!) * L;
         nNode[slot] = heap.a[h]!;
         nScore[slot] = heap.score[h]!;
+        if (mass) {
+          const from = u * W + heap.b[h]!, parent = node[from]!;
+          nModelScore[slot] = modelScore[from]! + (rowOf[from]! >= 0 ? modelChild[heap.b[h]! * widest + heap.a[h]! - start[parent]!]! : 0);
+        }
         nTokens.set(tokens.subarray(from, from + level), slot * L);
         nTokens[slot * L + level] = opts.offsets[level]! + codeOf[heap.a[h]!]!;
       });
     }
-    count = nCount; node = nNode; score = nScore; tokens = nTokens;
+    count = nCount; node = nNode; score = nScore; tokens = nTokens; modelScore = nModelScore;
   }
 
   const items = new Int32Array(users * k).fill(-1), scores = new Float32Array(users * k).fill(-Infinity);

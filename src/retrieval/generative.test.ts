@@ -7,7 +7,7 @@ import { Rng, GenrecError } from '../engine/index.js';
 import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
 import { latestBundle, readBundle, writeBundle } from '../train/bundle.js';
 import { GenerativeModel } from './generative.js';
-import { Generator } from '../models/index.js';
+import { Generator, TransitionTable } from '../models/index.js';
 import { trainGenerator } from '../train/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
 import { SequenceBatcher, trainingSequences } from '../data/index.js';
@@ -59,6 +59,33 @@ test('a trained generator round-trips through a bundle and recommends by beam se
   const decode0 = (gm as unknown as { sessions: { decode: { inputNames: readonly string[] }[] }[] }).sessions[0]!.decode[0]!;
   Object.defineProperty(decode0, 'inputNames', { value: [...decode0.inputNames, 'prefix_parent'] });
   await assert.rejects(gm.recommend({ users: 1, items: items.subarray(0, T) }, { k: 1, beam: 4 }), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_BUNDLE' && /prefix_parent/.test(e.message));
+  await gm.close();
+});
+
+test('memorised transitions ride in the bundle and lift a memorised successor for users whose last item has one; others get the model alone', async () => {
+  const { model } = await trainToyGenerator('causal', 250);
+  // Users always went 10 → 50 (the model's favourite after 10 is toyNext(10) = 73).
+  const seq = Int32Array.from(Array.from({ length: 8 }, () => [10, 50]).flat());
+  const table = TransitionTable.fromSequences(seq, Array.from({ length: 8 }, (_, u) => 2 * u), Array.from({ length: 8 }, (_, u) => 2 * u + 2), TOY.items);
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-bundle-'));
+  const itemIds = Array.from({ length: TOY.items }, (_, i) => `item-${i}`);
+  const options = { beta: 4, window: 3, decay: 0.5 };
+  const path = writeBundle(dir, { model, codes: toyCodes(), itemIds, tokenizer: { version: 1 }, data: { label: 'toy', users: 8, items: TOY.items, events: 16 }, memory: { table, options } });
+  assert.deepEqual(readBundle(path).manifest.memory, { ...options, transitions: 1 });
+  const gm = await GenerativeModel.load(path, { threads: 1 });
+  assert.deepEqual(gm.memoryOptions, options);
+  const T = TOY.maxLen, items = new Int32Array(2 * T);
+  items[T - 1] = 10 + 1; // user 0: last item 10
+  items[2 * T - 1] = 20 + 1; // user 1: last item 20, never followed by anything in the table
+  const mixed = await gm.recommend({ users: 2, items }, { k: 5, beam: 10 });
+  const alone = await gm.recommend({ users: 2, items }, { k: 5, beam: 10, memory: false });
+  assert.equal(alone.items[0], toyNext(10), 'the model alone ranks its own favourite first');
+  assert.equal(mixed.items[0], 50, 'eight memorised transitions against β = 4 put 50 first');
+  assert.ok(Array.from(mixed.items.subarray(0, 5)).includes(toyNext(10)), 'the model\'s favourite stays in the list');
+  assert.deepEqual(Array.from(mixed.items.subarray(5)), Array.from(alone.items.subarray(5)), 'no counts: the model alone');
+  gm.setMemory(null);
+  assert.equal(gm.memoryOptions, null);
+  assert.deepEqual(Array.from((await gm.recommend({ users: 2, items }, { k: 5, beam: 10 })).items), Array.from(alone.items));
   await gm.close();
 });
 

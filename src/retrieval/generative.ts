@@ -4,12 +4,14 @@
  * beam search; items inserted after training get codes from the tokenizer's incremental path and are
  * added with `addItems` (they join the trie, and their history embedding comes from their codes).
  * A bundle may hold an ensemble: several generators trained on the same codes with other seeds, which
- * share the trie and the search and average their logits at each step.
+ * share the trie and the search and average their logits at each step. A bundle may also hold memorised
+ * transitions (models/transitions.ts), which the search mixes into the model's distribution.
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
-import { readBundle, requireSameConfig, type BundleManifest, type MemberGraphs } from '../train/bundle.js';
-import { beamSearch, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
+import type { MemoryOptions, TransitionTable } from '../models/transitions.js';
+import { readBundle, requireSameConfig, type BundleManifest, type BundleMemory, type MemberGraphs } from '../train/bundle.js';
+import { beamSearch, type BeamPrior, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 
 /** What a pair softmax's first-level decode graph returns besides its logits: per-user score tables for the second level. */
@@ -42,6 +44,8 @@ export interface RecommendOptions {
   beam: number;
   /** Dense item ids to exclude for user u (seen, deleted, filtered), or null. */
   exclude?: (u: number) => ArrayLike<number> | null;
+  /** Mix in the memorised transitions when the model has them (default true). */
+  memory?: boolean;
 }
 
 export class GenerativeModel {
@@ -57,6 +61,7 @@ export class GenerativeModel {
   private readonly trainedTrie: PrefixTrie | null;
   /** Pair-softmax models: the table row of each (c₀, c₁) prefix (`pairRowTable`), fixed at training. */
   private readonly pairRows: Int32Array | null;
+  private memory: BundleMemory | null = null;
   readonly offsets: Int32Array;
 
   private constructor(
@@ -101,7 +106,9 @@ export class GenerativeModel {
   static async load(dir: string, runtime: RuntimeOptions = {}): Promise<GenerativeModel> {
     const b = readBundle(dir);
     const sessions = await Promise.all([b, ...b.members].map((g) => openMember(g, runtime)));
-    return new GenerativeModel(b.manifest, b.itemIds, b.codes, sessions);
+    const gm = new GenerativeModel(b.manifest, b.itemIds, b.codes, sessions);
+    if (b.memory) gm.setMemory(b.memory.table, b.memory.options);
+    return gm;
   }
 
   /**
@@ -124,6 +131,15 @@ export class GenerativeModel {
     } satisfies BundleManifest;
     return new GenerativeModel(manifest, [...itemIds], codes, sessions);
   }
+
+  /** Mixes memorised transitions into every search from now on (null: the model decodes alone). */
+  setMemory(table: TransitionTable | null, options?: MemoryOptions): void {
+    if (table && !options) throw new GenrecError('GENREC_E_CONFIG', 'memorised transitions need their search settings (beta, window, decay)', 'pass the options the table was tuned with');
+    this.memory = table ? { table, options: options! } : null;
+  }
+
+  /** The memorised transitions' search settings, or null when the model decodes alone. */
+  get memoryOptions(): MemoryOptions | null { return this.memory?.options ?? null; }
 
   /** How many generators decode as one (1 unless the bundle is an ensemble). */
   get members(): number { return this.sessions.length; }
@@ -186,11 +202,31 @@ export class GenerativeModel {
       if (level === 0 && rows === h.users) return (first ??= this.decodeMembers(ctx, 0, rowUser, prefix, rows, rowNode));
       return this.decodeMembers(ctx, level, rowUser, prefix, rows, rowNode);
     };
+    const prior = this.priorOf(h);
     const out: BeamResult[] = [];
     for (const o of searches) {
-      out.push(await beamSearch(this.trie, h.users, decode, { k: o.k, beam: Math.max(o.beam, o.k), offsets: this.offsets, ...(o.exclude ? { exclude: o.exclude } : {}) }));
+      out.push(await beamSearch(this.trie, h.users, decode, {
+        k: o.k, beam: Math.max(o.beam, o.k), offsets: this.offsets, ...(o.exclude ? { exclude: o.exclude } : {}), ...(prior && o.memory !== false ? { prior } : {}),
+      }));
     }
     return out;
+  }
+
+  /** The memorised transitions out of each user's most recent items, as the beam search reads them (once per request). */
+  private priorOf(h: HistoryBatch): BeamPrior | null {
+    if (!this.memory) return null;
+    const { table, options } = this.memory, T = this.maxLen, trie = this.trie;
+    const masses: (Map<number, number>[] | null | undefined)[] = new Array(h.users);
+    const recent: number[] = [];
+    return {
+      beta: options.beta,
+      mass: (u) => {
+        if (masses[u] !== undefined) return masses[u]!;
+        recent.length = 0;
+        for (let t = T - 1; t >= 0 && recent.length < options.window && h.items[u * T + t]! > 0; t--) recent.push(h.items[u * T + t]! - 1);
+        return (masses[u] = recent.length ? table.prefixMass(trie, recent, options.decay) : null);
+      },
+    };
   }
 
   /** The per-user context of each member (the encode graphs' outputs), computed once per request. */

@@ -9,6 +9,7 @@
  *   codes.safetensors    item → semantic ID table (int32 stored as float32-exact values) and level sizes
  *   items.json           external item ids in dense order
  *   tokenizer.safetensors  the fitted tokenizer and item embedder (when given), to code new items
+ *   transitions.safetensors  memorised item → next-item counts the beam search mixes in (when tuned in)
  *   member<i>/           an ensemble's further members (model.safetensors, encode.onnx, decode-<l>.onnx):
  *                        generators trained on the same codes with other seeds, decoded as one model
  *
@@ -19,6 +20,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import { join } from 'node:path';
 import { GenrecError, exportOnnx, saveCheckpoint, saveSafetensors, loadSafetensors, writeFileAtomic, type Module } from '../engine/index.js';
 import { Generator, buildDecodeGraph, buildEncodeGraph, type GeneratorConfig } from '../models/generator.js';
+import { TransitionTable, type MemoryOptions } from '../models/transitions.js';
 
 export const BUNDLE_FORMAT = 'genrec-bundle';
 export const BUNDLE_VERSION = 1;
@@ -34,8 +36,10 @@ export interface BundleManifest {
   data: { label: string; users: number; items: number; events: number; [k: string]: unknown };
   metrics: Record<string, number>;
   train: Record<string, unknown>;
+  /** The memorised transitions' search settings (with `files.transitions`), absent when the model decodes alone. */
+  memory?: MemoryOptions & { transitions: number };
   /** `tokenizer`: the fitted tokenizer and item embedder (tokenizer.safetensors), for coding new items. */
-  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string; tokenizer?: string; members?: MemberFiles[] };
+  files: { checkpoint: string; encode: string; decode: string[]; codes: string; items: string; tokenizer?: string; transitions?: string; members?: MemberFiles[] };
 }
 
 /** The files of one further ensemble member (same config and codes as the first, other weights). */
@@ -68,7 +72,11 @@ export interface WriteBundleInput {
   train?: Record<string, unknown>;
   /** Writes the tokenizer file at the given path (inside the bundle, before it is published). */
   writeTokenizer?: (path: string) => void;
+  /** Memorised transitions and how the search mixes them in (transitions.ts). */
+  memory?: BundleMemory;
 }
+
+export interface BundleMemory { table: TransitionTable; options: MemoryOptions }
 
 /** Versions of the complete bundles under `modelsDir`, ascending. */
 export function bundleVersions(modelsDir: string): number[] {
@@ -126,11 +134,20 @@ export function writeBundle(modelsDir: string, input: WriteBundleInput): string 
     files.tokenizer = 'tokenizer.safetensors';
     input.writeTokenizer(join(tmp, files.tokenizer));
   }
+  if (input.memory) {
+    const t = input.memory.table.toArrays();
+    if (input.memory.table.numItems > itemIds.length) throw new GenrecError('GENREC_E_BUNDLE', `the transition table indexes ${input.memory.table.numItems} items but the bundle has ${itemIds.length}`, 'build the table from the same dataset as the codes');
+    files.transitions = 'transitions.safetensors';
+    saveSafetensors(join(tmp, files.transitions), new Map([
+      ['start', { data: t.start, shape: [t.start.length] }], ['next', { data: t.next, shape: [t.next.length] }], ['count', { data: t.count, shape: [t.count.length] }],
+    ]));
+  }
   const manifest: BundleManifest = {
     format: BUNDLE_FORMAT, formatVersion: BUNDLE_VERSION, version, createdAt: new Date().toISOString(),
     model: { kind: 'generator', config: c, parameters: model.numParameters() * (1 + members.length) },
     tokenizer: { ...input.tokenizer, codeSizes: c.codeSizes, items: itemIds.length },
-    data: input.data, metrics: input.metrics ?? {}, train: input.train ?? {}, files,
+    data: input.data, metrics: input.metrics ?? {}, train: input.train ?? {},
+    ...(input.memory ? { memory: { ...input.memory.options, transitions: input.memory.table.size } } : {}), files,
   };
   writeFileAtomic(join(tmp, 'manifest.json'), Buffer.from(JSON.stringify(manifest, null, 2)));
   const dest = join(modelsDir, `v${version}`);
@@ -147,6 +164,8 @@ export interface LoadedBundle {
   decode: Uint8Array[];
   /** An ensemble's further members (empty for one model). */
   members: MemberGraphs[];
+  /** Memorised transitions, when the bundle has them. */
+  memory: BundleMemory | null;
 }
 
 /** Read and validate a bundle directory (not its parameters: the exported graphs embed them). */
@@ -170,8 +189,19 @@ export function readBundle(dir: string): LoadedBundle {
   const itemIds = JSON.parse(read(manifest.files.items).toString('utf8')) as string[];
   const t = loadSafetensors(join(dir, manifest.files.codes)).tensors.get('codes');
   if (!t || t.shape[0] !== itemIds.length || t.shape[1] !== L) throw bad('codes do not match the item list');
+  let memory: BundleMemory | null = null;
+  if (manifest.files.transitions && manifest.memory) {
+    const m = manifest.memory, x = loadSafetensors(join(dir, manifest.files.transitions)).tensors;
+    const start = x.get('start')?.data, next = x.get('next')?.data, count = x.get('count')?.data;
+    if (!(start instanceof Int32Array) || !(next instanceof Int32Array) || !(count instanceof Float32Array)) throw bad(`${manifest.files.transitions} lacks the int32 start/next and float32 count tensors`);
+    if (!(m.beta > 0) || !(m.window >= 1) || !(m.decay >= 0)) throw bad(`memory settings ${JSON.stringify(m)} are out of range (beta > 0, window ≥ 1, decay ≥ 0)`);
+    const table = TransitionTable.fromArrays(start, next, count);
+    if (table.numItems > itemIds.length) throw bad(`the transition table indexes ${table.numItems} items, the bundle ${itemIds.length}`);
+    memory = { table, options: { beta: m.beta, window: m.window, decay: m.decay } };
+  }
   return {
     dir, manifest, codes: Int32Array.from(t.data), itemIds, encode: read(manifest.files.encode), decode: manifest.files.decode.map(read),
     members: (manifest.files.members ?? []).map((f) => ({ encode: read(f.encode), decode: f.decode.map(read) })),
+    memory,
   };
 }

@@ -118,13 +118,14 @@ export function register(program: Command): void {
     };
     const fit = await fitGenrec({ dataset: ds, split, seed: config.train.seed, maxLen, epochs, runDir, resume: false, beam, evalUsers, embeddings: { onProgress } });
     steps.push(['tokenize', Number(fit.tokenizeSeconds.toFixed(1)), `semantic IDs ${fit.codeSizes.join('×')}, ${(100 * fit.tokenizer.report.collisionRate).toFixed(1)} % collisions before the de-duplication level`]);
-    steps.push(['train', Number(fit.trainSeconds.toFixed(1)), `${fit.result.epochs} epochs${fit.result.stoppedEarly ? ' (stopped early)' : ''}, best ${fit.result.bestEpoch}: validation NDCG@10 ${formatValue(fit.valid['ndcg@10']!)}; ${fit.model.numParameters().toLocaleString('en-US')} parameters`]);
+    steps.push(['train', Number(fit.trainSeconds.toFixed(1)), `${fit.result.epochs} epochs${fit.result.stoppedEarly ? ' (stopped early)' : ''}, best ${fit.result.bestEpoch}: validation NDCG@10 ${formatValue(fit.valid['ndcg@10']!)}${fit.memory ? ` with memorised transitions (β ${fit.memory.options.beta}; the model alone ${formatValue(fit.memoryTuning!.modelMetrics['ndcg@10']!)})` : ''}; ${fit.model.numParameters().toLocaleString('en-US')} parameters`]);
 
     // 5. the test split: the generator (beam search over semantic IDs) against MostPop.
     step('evaluate');
     t0 = performance.now();
     const sample = inter.numUsers > testUsers ? { sample: testUsers, sampleSeed: config.train.seed } : {};
     const gm = await GenerativeModel.fromModule(fit.model, fit.codes, ds.items.ids);
+    if (fit.memory) gm.setMemory(fit.memory.table, fit.memory.options);
     let genrecEval: Awaited<ReturnType<typeof evaluate>>;
     try {
       const bar = progress('evaluate genrec (test)', Math.min(testUsers, inter.numUsers));
@@ -151,6 +152,7 @@ export function register(program: Command): void {
       train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds, source: 'genrec demo' },
       // As `genrec train` does: the server can then give codes to items added after training.
       writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
+      ...(fit.memory ? { memory: fit.memory } : {}),
     });
     steps.push(['bundle', seconds(t0), bundle]);
     const total = seconds(tStart);

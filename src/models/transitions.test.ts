@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GenrecError } from '../engine/index.js';
+import { PrefixTrie } from '../tokenizer/index.js';
+import { TransitionTable } from './transitions.js';
+
+// Two users over 4 items; ends stop before each user's last two events (validation and test targets).
+const items = Int32Array.from([0, 1, 2, 1, 3, /* u1 */ 1, 2, 1, 2, 0, 3]);
+const offsets = [0, 5];
+const ends = [3, 9];
+
+test('transitions count consecutive training events only, per (item, next item)', () => {
+  const t = TransitionTable.fromSequences(items, offsets, ends, 4);
+  const pairs = new Map<string, number>();
+  for (let a = 0; a < 4; a++) for (let i = t.start[a]!; i < t.start[a + 1]!; i++) pairs.set(`${a}>${t.next[i]}`, t.count[i]!);
+  // u0 trains on 0 1 2; u1 on 1 2 1 2: 1→2 three times, 0→1 and 2→1 once. Nothing past `ends` (2→1→3, 2→0→3).
+  assert.deepEqual(Object.fromEntries(pairs), { '0>1': 1, '1>2': 3, '2>1': 1 });
+  assert.equal(t.size, 3);
+  assert.equal(t.numItems, 4);
+});
+
+test('prefix mass sums the recent items\' successors below each trie node, decayed by recency', () => {
+  const t = TransitionTable.fromSequences(items, offsets, ends, 4);
+  // Items 0, 1 under code 0; items 2, 3 under code 1.
+  const trie = PrefixTrie.build(Int32Array.from([0, 0, 0, 1, 1, 0, 1, 1]), 4, 2, [2, 2]);
+  const m = t.prefixMass(trie, [1, 0], 0.5); // last item 1 (→2 ×3), then 0 (→1 ×1, weight 0.5)
+  assert.equal(m[0]!.get(0), 3.5, 'the root holds the total');
+  const c0 = trie.parent[1]![trie.itemLeaf[1]!]!, c1 = trie.parent[1]![trie.itemLeaf[2]!]!;
+  assert.equal(m[1]!.get(c0), 0.5);
+  assert.equal(m[1]!.get(c1), 3);
+  assert.equal(m[2]!.get(trie.itemLeaf[2]!), 3);
+  assert.equal(m[2]!.get(trie.itemLeaf[1]!), 0.5);
+  assert.equal(m[2]!.get(trie.itemLeaf[3]!), undefined);
+  // Items the table never saw (added after training) and padding (−1) add nothing.
+  assert.equal(t.prefixMass(trie, [3, -1], 0.5)[0]!.size, 0);
+});
+
+test('a table round-trips through its arrays, and malformed arrays are a coded bundle error', () => {
+  const t = TransitionTable.fromSequences(items, offsets, ends, 4);
+  const a = t.toArrays();
+  const back = TransitionTable.fromArrays(a.start, a.next, a.count);
+  assert.deepEqual([back.start, back.next, back.count], [t.start, t.next, t.count]);
+  const bad = (start: number[], next: number[], count: number[]) =>
+    assert.throws(() => TransitionTable.fromArrays(Int32Array.from(start), Int32Array.from(next), Float32Array.from(count)), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_BUNDLE');
+  bad([0, 2, 1], [1, 0], [1, 1]); // offsets out of order
+  bad([0, 1, 2], [1, 5], [1, 1]); // successor out of range
+  bad([0, 1, 2], [1, 0], [1, 0]); // a zero count
+  bad([0, 1, 3], [1, 0], [1, 1]); // offsets past the end
+});
