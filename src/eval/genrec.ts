@@ -12,7 +12,7 @@ import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type 
 import type { Generator, GeneratorConfig } from '../models/generator.js';
 import { TransitionTable } from '../models/transitions.js';
 import type { BundleMemory, RunDir, TrainLoopResult } from '../train/index.js';
-import { memberInfo, trainMembers, tuneMemory, validate, MEMORY_BETAS, type GenrecMember, type MemberJob, type MemberTrainOptions, type MemoryTuning } from './members.js';
+import { memberInfo, trainMembers, tuneMemory, validate, type GenrecMember, type MemberJob, type MemberTrainOptions, type MemoryTuning } from './members.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
@@ -52,8 +52,9 @@ export interface GenrecOptions {
    */
   members?: number;
   /**
-   * Memorised transitions (models/transitions.ts): 'auto' (default) sweeps β on the validation users and
-   * keeps them only if they beat the model alone; a number uses that β; 'off' decodes with the model alone.
+   * Memorised transitions (models/transitions.ts): 'auto' (default) sweeps β and the reversed transitions'
+   * weight on the validation users and keeps them only if they beat the model alone; a number uses that β
+   * (the weight still swept); 'off' decodes with the model alone.
    */
   memory?: 'auto' | 'off' | number;
 }
@@ -114,7 +115,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   if (o.memory !== 'off') {
     const inter = o.split.interactions;
     const table = TransitionTable.fromSequences(inter.items, inter.userOffsets, o.split.trainEnd, inter.numItems);
-    memoryTuning = await tuneMemory(members.map((m) => m.model), table, jobs[0]!, typeof o.memory === 'number' ? [o.memory] : MEMORY_BETAS);
+    memoryTuning = await tuneMemory(members.map((m) => m.model), table, jobs[0]!, typeof o.memory === 'number' ? { betas: [o.memory], force: true } : {});
     valid = memoryTuning.metrics;
     if (memoryTuning.options) memory = { table, options: memoryTuning.options };
     log.info({ transitions: table.size, beta: memoryTuning.options?.beta ?? null, validNdcg10: valid['ndcg@10'], modelAlone: memoryTuning.modelMetrics['ndcg@10'], tried: memoryTuning.tried }, 'memorised transitions tuned');
@@ -179,7 +180,7 @@ export const genrec: ModelFactory = async (ctx) => {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
       epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
       collision_rate: fit.tokenizer.report.collisionRate, solo_pair_share: fit.tokenizer.report.soloPairShare,
-      memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
+      memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memory ? { memory_reverse: fit.memory.options.reverse } : {}), ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
       ...memberInfo(fit.members.map((m) => m.result)),
     },
   };

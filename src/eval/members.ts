@@ -88,10 +88,12 @@ async function validateModel(gm: GenerativeModel, j: ValidationJob): Promise<Rec
 
 /**
  * β values the validation sweep tries for the memorised transitions: how many observed transitions
- * weigh as much as the model's whole distribution. The best differs by dataset (100 on
- * amazon-scientific; docs/results.md section 27), so it is measured, not fixed.
+ * weigh as much as the model's whole distribution. The best differs by dataset (30–100 on
+ * amazon-scientific, 300 on Beauty; docs/results.md section 27), so it is measured, not fixed.
  */
 export const MEMORY_BETAS = [10, 30, 100, 300, 1000];
+/** Weights of the reversed transitions the sweep tries with each β: order kept, or either order alike. */
+export const MEMORY_REVERSE = [0, 1];
 
 export interface MemoryTuning {
   /** The settings that validated best, or null when the model alone did. */
@@ -100,27 +102,29 @@ export interface MemoryTuning {
   metrics: Record<string, number>;
   /** The model alone on the same users. */
   modelMetrics: Record<string, number>;
-  /** Validation NDCG@10 of each β tried. */
-  tried: { beta: number; ndcg10: number }[];
+  /** Validation NDCG@10 of each (β, reverse) tried. */
+  tried: { beta: number; reverse: number; ndcg10: number }[];
 }
 
 /**
- * Picks β for the memorised transitions on the job's validation users (the sample early stopping reads;
- * the table counts the training part only, so no validation target is ever in it): each β in `betas`
- * against the model alone, keeping the best NDCG@10 (seen items excluded), and the model alone unless a
- * β beats it.
+ * Picks β and the reversed transitions' weight on the job's validation users (the sample early stopping
+ * reads; the table counts the training part only, so no validation target is ever in it): each pair from
+ * `reverses` × `betas` against the model alone, keeping the best NDCG@10 (seen items excluded), and the
+ * model alone unless a pair beats it (or `force`: the best pair even then).
  */
-export async function tuneMemory(models: Generator | Generator[], table: TransitionTable, j: ValidationJob, betas: readonly number[] = MEMORY_BETAS): Promise<MemoryTuning> {
+export async function tuneMemory(models: Generator | Generator[], table: TransitionTable, j: ValidationJob, o: { betas?: readonly number[]; reverses?: readonly number[]; force?: boolean } = {}): Promise<MemoryTuning> {
   const gm = await GenerativeModel.fromModule(models, j.codes, j.itemIds, j.runtime);
   try {
     const modelMetrics = await validateModel(gm, j);
     let best: MemoryTuning = { options: null, metrics: modelMetrics, modelMetrics, tried: [] };
-    for (const beta of betas) {
-      const options = { beta, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY };
-      gm.setMemory(table, options);
-      const metrics = await validateModel(gm, j);
-      best.tried.push({ beta, ndcg10: metrics['ndcg@10']! });
-      if (metrics['ndcg@10']! > best.metrics['ndcg@10']!) best = { ...best, options, metrics };
+    for (const reverse of o.reverses ?? MEMORY_REVERSE) {
+      for (const beta of o.betas ?? MEMORY_BETAS) {
+        const options = { beta, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY, reverse };
+        gm.setMemory(table, options);
+        const metrics = await validateModel(gm, j);
+        best.tried.push({ beta, reverse, ndcg10: metrics['ndcg@10']! });
+        if (metrics['ndcg@10']! > best.metrics['ndcg@10']! || (o.force && !best.options)) best = { ...best, options, metrics };
+      }
     }
     return best;
   } finally {

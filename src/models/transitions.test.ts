@@ -23,7 +23,7 @@ test('prefix mass sums the recent items\' successors below each trie node, decay
   const t = TransitionTable.fromSequences(items, offsets, ends, 4);
   // Items 0, 1 under code 0; items 2, 3 under code 1.
   const trie = PrefixTrie.build(Int32Array.from([0, 0, 0, 1, 1, 0, 1, 1]), 4, 2, [2, 2]);
-  const m = t.prefixMass(trie, [1, 0], 0.5); // last item 1 (→2 ×3), then 0 (→1 ×1, weight 0.5)
+  const m = t.prefixMass(trie, [1, 0], { decay: 0.5, reverse: 0 }); // last item 1 (→2 ×3), then 0 (→1 ×1, weight 0.5)
   assert.equal(m[0]!.get(0), 3.5, 'the root holds the total');
   const c0 = trie.parent[1]![trie.itemLeaf[1]!]!, c1 = trie.parent[1]![trie.itemLeaf[2]!]!;
   assert.equal(m[1]!.get(c0), 0.5);
@@ -32,7 +32,12 @@ test('prefix mass sums the recent items\' successors below each trie node, decay
   assert.equal(m[2]!.get(trie.itemLeaf[1]!), 0.5);
   assert.equal(m[2]!.get(trie.itemLeaf[3]!), undefined);
   // Items the table never saw (added after training) and padding (−1) add nothing.
-  assert.equal(t.prefixMass(trie, [3, -1], 0.5)[0]!.size, 0);
+  assert.equal(t.prefixMass(trie, [3, -1], { decay: 0.5, reverse: 0 })[0]!.size, 0);
+  // With reverse 0.25, item 1's predecessors count too: 0 (0→1 once) and 2 (2→1 once).
+  const r = t.prefixMass(trie, [1], { decay: 0.5, reverse: 0.25 });
+  assert.equal(r[0]!.get(0), 3 + 0.25 + 0.25);
+  assert.equal(r[2]!.get(trie.itemLeaf[0]!), 0.25);
+  assert.equal(r[2]!.get(trie.itemLeaf[2]!), 3.25);
 });
 
 test('a table round-trips through its arrays, and malformed arrays are a coded bundle error', () => {

@@ -89,7 +89,7 @@ test('a prior mixes observed counts into the model item by item: (n + β·P_mode
   // Item 5 was followed by item 0 twice and by item 2 once (user 0's last item); user 1's last item by nothing.
   const table = TransitionTable.fromSequences(Int32Array.from([5, 0, 5, 0, 5, 2]), [0, 2, 4], [2, 4, 6], 6);
   const beta = 2;
-  const prior = { beta, mass: (u: number) => (u === 0 ? table.prefixMass(t, [5], 0.5) : null) };
+  const prior = { beta, mass: (u: number) => (u === 0 ? table.prefixMass(t, [5], { decay: 0.5, reverse: 0 }) : null) };
   const alone = await beamSearch(t, 2, decode, { beam: 6, k: 6, offsets });
   const mixed = await beamSearch(t, 2, decode, { beam: 6, k: 6, offsets, prior });
   const scoreOf = (r: typeof alone, u: number) => new Map(Array.from(r.items.subarray(u * 6, u * 6 + 6), (it, j) => [it, r.scores[u * 6 + j]!]));

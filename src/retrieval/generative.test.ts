@@ -69,7 +69,7 @@ test('memorised transitions ride in the bundle and lift a memorised successor fo
   const table = TransitionTable.fromSequences(seq, Array.from({ length: 8 }, (_, u) => 2 * u), Array.from({ length: 8 }, (_, u) => 2 * u + 2), TOY.items);
   const dir = mkdtempSync(join(tmpdir(), 'genrec-bundle-'));
   const itemIds = Array.from({ length: TOY.items }, (_, i) => `item-${i}`);
-  const options = { beta: 4, window: 3, decay: 0.5 };
+  const options = { beta: 4, window: 3, decay: 0.5, reverse: 0 };
   const path = writeBundle(dir, { model, codes: toyCodes(), itemIds, tokenizer: { version: 1 }, data: { label: 'toy', users: 8, items: TOY.items, events: 16 }, memory: { table, options } });
   assert.deepEqual(readBundle(path).manifest.memory, { ...options, transitions: 1 });
   const gm = await GenerativeModel.load(path, { threads: 1 });

@@ -224,7 +224,7 @@ export class GenerativeModel {
         if (masses[u] !== undefined) return masses[u]!;
         recent.length = 0;
         for (let t = T - 1; t >= 0 && recent.length < options.window && h.items[u * T + t]! > 0; t--) recent.push(h.items[u * T + t]! - 1);
-        return (masses[u] = recent.length ? table.prefixMass(trie, recent, options.decay) : null);
+        return (masses[u] = recent.length ? table.prefixMass(trie, recent, options) : null);
       },
     };
   }

@@ -194,10 +194,10 @@ export function readBundle(dir: string): LoadedBundle {
     const m = manifest.memory, x = loadSafetensors(join(dir, manifest.files.transitions)).tensors;
     const start = x.get('start')?.data, next = x.get('next')?.data, count = x.get('count')?.data;
     if (!(start instanceof Int32Array) || !(next instanceof Int32Array) || !(count instanceof Float32Array)) throw bad(`${manifest.files.transitions} lacks the int32 start/next and float32 count tensors`);
-    if (!(m.beta > 0) || !(m.window >= 1) || !(m.decay >= 0)) throw bad(`memory settings ${JSON.stringify(m)} are out of range (beta > 0, window ≥ 1, decay ≥ 0)`);
+    if (!(m.beta > 0) || !(m.window >= 1) || !(m.decay >= 0) || !(m.reverse >= 0)) throw bad(`memory settings ${JSON.stringify(m)} are out of range (beta > 0, window ≥ 1, decay ≥ 0, reverse ≥ 0)`);
     const table = TransitionTable.fromArrays(start, next, count);
     if (table.numItems > itemIds.length) throw bad(`the transition table indexes ${table.numItems} items, the bundle ${itemIds.length}`);
-    memory = { table, options: { beta: m.beta, window: m.window, decay: m.decay } };
+    memory = { table, options: { beta: m.beta, window: m.window, decay: m.decay, reverse: m.reverse } };
   }
   return {
     dir, manifest, codes: Int32Array.from(t.data), itemIds, encode: read(manifest.files.encode), decode: manifest.files.decode.map(read),

@@ -63,7 +63,7 @@ export function register(program: Command): void {
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
     .option('--members <n>', 'generators trained on the same semantic IDs with different seeds, decoded as one ensemble (n× the training time and decode work; default 1)')
-    .option('--memory <auto|off|β>', 'memorised transitions (item → next item counts) mixed into the search: auto sweeps β on validation and keeps them only if they help (default), off, or a fixed β')
+    .option('--memory <auto|off|β>', 'memorised transitions (item → next item counts) mixed into the search: auto sweeps β on validation and keeps them only if they help (default), off, or a fixed β (kept whatever validation says)')
     .option('--beam <n>', 'beam width for validation (twice the largest cut-off evaluated)', String(EVAL_BEAM))
     .option('--eval-users <n>', 'validation users sampled per evaluation', '3000')
     .option('--run-dir <dir>', 'checkpoints and curves (default <dataDir>/runs/train); a run found there resumes')
