@@ -120,7 +120,7 @@ export async function tuneMemory(models: Generator | Generator[], table: Transit
     const betas = o.betas ?? MEMORY_BETAS, reverses = o.reverses ?? MEMORY_REVERSE;
     const at = async (i: number, reverse: number): Promise<number> => {
       const options = { beta: betas[i]!, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY, reverse };
-      gm.setMemory(table, options);
+      gm.setMemory({ table, options });
       const metrics = await validateModel(gm, j), ndcg10 = metrics['ndcg@10']!;
       best.tried.push({ beta: options.beta, reverse, ndcg10 });
       if (ndcg10 > best.metrics['ndcg@10']! || (o.force && !best.options)) best = { ...best, options, metrics };

@@ -9,7 +9,7 @@
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
-import type { MemoryOptions, TransitionTable } from '../models/transitions.js';
+import type { MemoryOptions } from '../models/transitions.js';
 import { readBundle, requireSameConfig, type BundleManifest, type BundleMemory, type MemberGraphs } from '../train/bundle.js';
 import { beamSearch, type BeamPrior, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -107,7 +107,7 @@ export class GenerativeModel {
     const b = readBundle(dir);
     const sessions = await Promise.all([b, ...b.members].map((g) => openMember(g, runtime)));
     const gm = new GenerativeModel(b.manifest, b.itemIds, b.codes, sessions);
-    if (b.memory) gm.setMemory(b.memory.table, b.memory.options);
+    gm.setMemory(b.memory);
     return gm;
   }
 
@@ -133,9 +133,8 @@ export class GenerativeModel {
   }
 
   /** Mixes memorised transitions into every search from now on (null: the model decodes alone). */
-  setMemory(table: TransitionTable | null, options?: MemoryOptions): void {
-    if (table && !options) throw new GenrecError('GENREC_E_CONFIG', 'memorised transitions need their search settings (beta, window, decay)', 'pass the options the table was tuned with');
-    this.memory = table ? { table, options: options! } : null;
+  setMemory(memory: BundleMemory | null): void {
+    this.memory = memory;
   }
 
   /** The memorised transitions' search settings, or null when the model decodes alone. */

@@ -125,7 +125,7 @@ export function register(program: Command): void {
     t0 = performance.now();
     const sample = inter.numUsers > testUsers ? { sample: testUsers, sampleSeed: config.train.seed } : {};
     const gm = await GenerativeModel.fromModule(fit.model, fit.codes, ds.items.ids);
-    if (fit.memory) gm.setMemory(fit.memory.table, fit.memory.options);
+    gm.setMemory(fit.memory);
     let genrecEval: Awaited<ReturnType<typeof evaluate>>;
     try {
       const bar = progress('evaluate genrec (test)', Math.min(testUsers, inter.numUsers));
