@@ -52,3 +52,24 @@ test('a table round-trips through its arrays, and malformed arrays are a coded b
   bad([0, 1, 2], [1, 0], [1, 0]); // a zero count
   bad([0, 1, 3], [1, 0], [1, 1]); // offsets past the end
 });
+
+test('live transitions add to the trained counts, for new items too, and both read back through times()', () => {
+  const t = TransitionTable.fromSequences(items, offsets, ends, 4);
+  assert.equal(t.times(1, 2), 3);
+  assert.equal(t.times(2, 1), 1);
+  assert.equal(t.times(0, 3), 0);
+  // Item 4 was added after training (the table indexes 4 items); live events went 1 → 4 twice and 4 → 0 once.
+  t.add(1, 4); t.add(1, 4); t.add(4, 0); t.add(1, 2);
+  assert.deepEqual([t.times(1, 4), t.times(4, 0), t.times(1, 2), t.liveCount, t.size], [2, 1, 4, 4, 3]);
+  const codes = Int32Array.from([0, 0, 0, 1, 1, 0, 1, 1, 1, 2]); // item 4 under code 1
+  const trie = PrefixTrie.build(codes, 5, 2, [2, 3]);
+  const m = t.prefixMass(trie, [1], { decay: 0.5, reverse: 0 });
+  assert.equal(m[0]!.get(0), 4 + 2, '1 → 2 three trained and once live, 1 → 4 twice');
+  assert.equal(m[2]!.get(trie.itemLeaf[4]!), 2);
+  // Read backwards (reverse 1), the new item's own row holds its live predecessor and successor.
+  const r = t.prefixMass(trie, [4], { decay: 0.5, reverse: 1 });
+  assert.equal(r[2]!.get(trie.itemLeaf[0]!), 1);
+  assert.equal(r[2]!.get(trie.itemLeaf[1]!), 2);
+  // The arrays a bundle stores hold the trained table only.
+  assert.equal(t.toArrays().next.length, 3);
+});

@@ -13,6 +13,9 @@
  * amazon-scientific 70 of 71 such pairs were also seen reversed); N is their total, and β (tuned on
  * validation) says how many observed transitions outweigh the model. A user whose recent items were never
  * followed or preceded in training gets exactly the model's distribution.
+ *
+ * A server adds the transitions its live events make (`add`) on top of the trained table, so a pair that
+ * starts happening after training — new items included — is memorised at once, until the next bundle.
  */
 import { GenrecError } from '../engine/index.js';
 import type { PrefixTrie } from '../tokenizer/index.js';
@@ -31,9 +34,14 @@ export interface MemoryOptions {
 export const DEFAULT_MEMORY_WINDOW = 3;
 export const DEFAULT_MEMORY_DECAY = 0.5;
 
+type Row = Map<number, number>;
+
 export class TransitionTable {
   /** The transpose (predecessors of each item), built on first use. */
   private before: { start: Int32Array; prev: Int32Array; count: Float32Array } | null = null;
+  /** Live transitions added after training (a → b → count), and the same read backwards. */
+  private readonly liveNext = new Map<number, Row>();
+  private readonly livePrev = new Map<number, Row>();
 
   private constructor(
     /** Items the table indexes (ids ≥ this have no successors: items added after training). */
@@ -69,8 +77,39 @@ export class TransitionTable {
     return new TransitionTable(numItems, start, next, count);
   }
 
-  /** How many distinct (a, b) transitions the table holds. */
+  /** How many distinct (a, b) transitions the trained table holds (live ones not included). */
   get size(): number { return this.next.length; }
+
+  /** How many live transitions were added (`add`), in all. */
+  liveCount = 0;
+
+  /** Count a transition seen after training (a live event): b directly followed a. Any item ids ≥ 0. */
+  add(a: number, b: number, c = 1): void {
+    if (!(a >= 0 && b >= 0 && c > 0)) return;
+    const bump = (m: Map<number, Row>, x: number, y: number) => {
+      let row = m.get(x);
+      if (!row) m.set(x, (row = new Map()));
+      row.set(y, (row.get(y) ?? 0) + c);
+    };
+    bump(this.liveNext, a, b);
+    bump(this.livePrev, b, a);
+    this.liveCount += c;
+  }
+
+  /** How often b directly followed a (trained and live counts). */
+  times(a: number, b: number): number {
+    let n = this.liveNext.get(a)?.get(b) ?? 0;
+    if (a >= 0 && a < this.numItems) {
+      // Each row's successors are sorted (the table is built from sorted keys): binary search.
+      let lo = this.start[a]!, hi = this.start[a + 1]!;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.next[mid]! < b) lo = mid + 1; else hi = mid;
+      }
+      if (lo < this.start[a + 1]! && this.next[lo] === b) n += this.count[lo]!;
+    }
+    return n;
+  }
 
   /**
    * The successor mass below each trie node, per depth (sparse), for a user whose most recent items are
@@ -90,9 +129,13 @@ export class TransitionTable {
     const before = o.reverse > 0 ? this.predecessors() : null;
     for (let w = 0, wt = 1; w < recent.length; w++, wt *= o.decay) {
       const a = recent[w]!;
-      if (a < 0 || a >= this.numItems) continue;
-      for (let i = this.start[a]!; i < this.start[a + 1]!; i++) add(this.next[i]!, this.count[i]! * wt);
-      if (before) for (let i = before.start[a]!; i < before.start[a + 1]!; i++) add(before.prev[i]!, before.count[i]! * wt * o.reverse);
+      if (a < 0) continue;
+      if (a < this.numItems) {
+        for (let i = this.start[a]!; i < this.start[a + 1]!; i++) add(this.next[i]!, this.count[i]! * wt);
+        if (before) for (let i = before.start[a]!; i < before.start[a + 1]!; i++) add(before.prev[i]!, before.count[i]! * wt * o.reverse);
+      }
+      this.liveNext.get(a)?.forEach((c, b) => add(b, c * wt));
+      if (o.reverse > 0) this.livePrev.get(a)?.forEach((c, b) => add(b, c * wt * o.reverse));
     }
     return out;
   }
@@ -114,7 +157,7 @@ export class TransitionTable {
     return (this.before = { start, prev, count });
   }
 
-  /** The table as three arrays (a bundle stores them in safetensors). */
+  /** The trained table as three arrays (a bundle stores them in safetensors; live transitions are not kept). */
   toArrays(): { start: Int32Array; next: Int32Array; count: Float32Array } {
     return { start: this.start, next: this.next, count: this.count };
   }

@@ -83,6 +83,13 @@ test('memorised transitions ride in the bundle and lift a memorised successor fo
   assert.equal(mixed.items[0], 50, 'eight memorised transitions against β = 4 put 50 first');
   assert.ok(Array.from(mixed.items.subarray(0, 5)).includes(toyNext(10)), 'the model\'s favourite stays in the list');
   assert.deepEqual(Array.from(mixed.items.subarray(5)), Array.from(alone.items.subarray(5)), 'no counts: the model alone');
+  assert.deepEqual(gm.explain(50, [3, 10]).followed, [{ item: 10, times: 8 }], 'the why names the memorised transition');
+  assert.deepEqual(gm.explain(toyNext(10), [3, 10]).followed, []);
+  // Live transitions (a server's events after training) count from the next search on: 20 → 60 nine times.
+  gm.addTransitions(Int32Array.from(Array.from({ length: 9 }, () => [20, 60]).flat()));
+  const live = await gm.recommend({ users: 2, items }, { k: 5, beam: 10 });
+  assert.equal(live.items[5], 60);
+  assert.deepEqual(gm.explain(60, [20]).followed, [{ item: 20, times: 9 }]);
   gm.setMemory(null);
   assert.equal(gm.memoryOptions, null);
   assert.deepEqual(Array.from((await gm.recommend({ users: 2, items }, { k: 5, beam: 10 })).items), Array.from(alone.items));

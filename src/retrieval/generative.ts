@@ -137,6 +137,16 @@ export class GenerativeModel {
     this.memory = memory;
   }
 
+  /**
+   * Transitions seen after training (a live event: item b directly followed item a), as pairs
+   * [a0, b0, a1, b1, ...] of dense ids: memorised from the next search on. Without memory, nothing.
+   */
+  addTransitions(pairs: ArrayLike<number>): void {
+    const t = this.memory?.table;
+    if (!t) return;
+    for (let i = 0; i + 1 < pairs.length; i += 2) t.add(pairs[i]!, pairs[i + 1]!);
+  }
+
   /** The memorised transitions' search settings, or null when the model decodes alone. */
   get memoryOptions(): MemoryOptions | null { return this.memory?.options ?? null; }
 
@@ -347,9 +357,20 @@ export class GenerativeModel {
 
   /**
    * Why an item was recommended: the history items whose semantic ID shares the longest prefix with
-   * it (most recent first), and that prefix.
+   * it (most recent first), and that prefix; with memory, also the recent history items it was memorised
+   * after (`followed`, most recent first, with how often it directly followed them — or, when the model
+   * reads pairs both ways, preceded them).
    */
-  explain(item: number, history: ArrayLike<number>, max = 3): { items: number[]; sharedPrefix: number[] } {
+  explain(item: number, history: ArrayLike<number>, max = 3): { items: number[]; sharedPrefix: number[]; followed: Array<{ item: number; times: number }> } {
+    const followed: Array<{ item: number; times: number }> = [];
+    if (this.memory) {
+      const { table, options } = this.memory;
+      for (let i = history.length - 1; i >= 0 && i >= history.length - options.window; i--) {
+        const h = history[i]!;
+        const times = table.times(h, item) + (options.reverse > 0 ? table.times(item, h) : 0);
+        if (times > 0 && h !== item && !followed.some((f) => f.item === h)) followed.push({ item: h, times });
+      }
+    }
     const target = this.codeOf(item);
     let best = 0;
     const byLen: number[][] = [];
@@ -362,7 +383,7 @@ export class GenerativeModel {
       (byLen[n] ??= []).push(h);
       best = Math.max(best, n);
     }
-    return { items: (byLen[best] ?? []).filter((v, i, a) => a.indexOf(v) === i).slice(0, max), sharedPrefix: Array.from(target.subarray(0, best)) };
+    return { items: (byLen[best] ?? []).filter((v, i, a) => a.indexOf(v) === i).slice(0, max), sharedPrefix: Array.from(target.subarray(0, best)), followed: followed.slice(0, max) };
   }
 
   async close(): Promise<void> {
