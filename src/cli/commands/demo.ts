@@ -76,7 +76,7 @@ export function register(program: Command): void {
     const { fitGenrec } = await import('../../eval/genrec.js');
     const { evaluate, generativeRanker, mostpop } = await import('../../eval/index.js');
     const { GenerativeModel } = await import('../../retrieval/index.js');
-    const { RunDir, writeBundle } = await import('../../train/index.js');
+    const { RunDir, bundleData, servingMemory, writeBundle } = await import('../../train/index.js');
     const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
     const tStart = performance.now();
     const steps: Array<[string, number, string]> = [];
@@ -147,12 +147,12 @@ export function register(program: Command): void {
     const bundle = writeBundle(join(config.dataDir, 'models'), {
       model: fit.model, codes: fit.codes, itemIds: ds.items.ids,
       tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
-      data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
+      data: bundleData(ds.label, inter),
       metrics: { valid_ndcg10: fit.valid['ndcg@10'], ...prefixed('valid', fit.valid), ...prefixed('test', genrecTest), ...prefixed('mostpop_test', popTest) },
       train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds, source: 'genrec demo' },
       // As `genrec train` does: the server can then give codes to items added after training.
       writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
-      ...(fit.memory ? { memory: fit.memory } : {}),
+      ...(fit.memory ? { memory: servingMemory(fit.memory, inter) } : {}),
     });
     steps.push(['bundle', seconds(t0), bundle]);
     const total = seconds(tStart);

@@ -44,6 +44,14 @@ export function register(program: Command): void {
           throw new GenrecError('GENREC_E_BUNDLE_DATA', `the bundle ${dir} was trained on a different item catalogue (${gm.itemIds.length} items) than this data (${ds.items.count})`, 'evaluate on the data the bundle was trained on, or train a new bundle');
         }
         const split = data.leaveOneOut(ds.interactions);
+        // The bundle's memory counts every transition in its data, the held-out targets included: score
+        // them with the training part's table, as validation chose β with.
+        const memory = gm.memoryOptions;
+        if (memory) {
+          const { TransitionTable } = await import('../../models/index.js');
+          const inter = ds.interactions;
+          gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, split.trainEnd, inter.numItems), options: memory });
+        }
         const r = await evaluate(generativeRanker(gm, { beam: Number(opts.beam) }), split, opts.part as 'valid' | 'test', opts.limit ? { limit: Number(opts.limit) } : {});
         printResult({ bundle: dir, part: r.part, cases: r.cases, ...flatMetrics(r), seconds: Number(r.seconds.toFixed(2)) }, json);
       } finally {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GENREC_BIN } from '../../serve/spawn.js';
 import { GenerativeModel } from '../../retrieval/generative.js';
+import { TransitionTable } from '../../models/transitions.js';
 
 const DATA = ['--synthetic', '--synthetic-users', '100', '--synthetic-items', '120', '--eval-users', '30', '--beam', '10'];
 
@@ -54,6 +55,35 @@ test('genrec train --members 2 writes one bundle holding both generators, which 
   items[T - 1] = 1;
   const rec = await gm.recommend({ users: 1, items }, { k: 5, beam: 10 });
   assert.ok(Array.from(rec.items).every((i) => i >= 0 && i < gm.items), 'real items');
+});
+
+test('a bundle\'s memory counts every transition of its data, and genrec eval scores the held-out parts with the training part\'s table', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const r = train(dataDir, ['--epochs', '1', '--memory', '1']); // β 1: the counts dominate, so a leak would show
+  assert.equal(r.status, 0, r.stderr);
+  const dir = join(dataDir, 'models', 'v1');
+  const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
+  assert.equal(manifest.memory.beta, 1);
+  const data = await import('../../data/index.js');
+  const { commandDataset } = await import('./train.js');
+  const ds = data.positiveOnly(await commandDataset({ synthetic: true, syntheticUsers: '100', syntheticItems: '120', seed: '42' }, dataDir));
+  const inter = ds.interactions, split = data.leaveOneOut(inter);
+  assert.equal(manifest.data.lastEventAt, inter.hasTimestamps ? Math.max(...inter.timestamps) : null);
+  const whole = TransitionTable.fromSequences(inter.items, inter.userOffsets, inter.userOffsets.subarray(1), inter.numItems);
+  assert.equal(manifest.memory.transitions, whole.size, 'the shipped table holds the held-out transitions too');
+  // The same figures as `genrec eval`, computed here: with the training part's table, and with the bundle's own.
+  const ev = spawnSync(process.execPath, [GENREC_BIN, '--data-dir', dataDir, '--log-level', 'warn', '--json', 'eval', ...DATA.slice(0, 5), '--beam', '10'], { env: { ...process.env, GENREC_PROGRESS: '0' }, encoding: 'utf8' });
+  assert.equal(ev.status, 0, ev.stderr);
+  const cli = JSON.parse(ev.stdout.trim().split('\n').pop()!);
+  const gm = await GenerativeModel.load(dir, { threads: 1 });
+  t.after(() => gm.close());
+  const { evaluate, flatMetrics, generativeRanker } = await import('../../eval/index.js');
+  const leaky = flatMetrics(await evaluate(generativeRanker(gm, { beam: 10 }), split, 'test'));
+  gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, split.trainEnd, inter.numItems), options: gm.memoryOptions! });
+  const honest = flatMetrics(await evaluate(generativeRanker(gm, { beam: 10 }), split, 'test'));
+  assert.ok(Math.abs(cli['ndcg@10'] - honest['ndcg@10']!) < 1e-6, `eval ${cli['ndcg@10']} against the training part's ${honest['ndcg@10']}`);
+  assert.ok(leaky['recall@10']! > honest['recall@10']!, `the shipped table would leak the test targets (${leaky['recall@10']} against ${honest['recall@10']})`);
 });
 
 for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba'], ['--memory', 'sometimes']] as const) {

@@ -75,7 +75,7 @@ export function register(program: Command): void {
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
       const { blockOption, generatorBoolOptions, memoryOption, windowsOption } = await import('../../eval/flags.js');
-      const { RunDir, writeBundle } = await import('../../train/index.js');
+      const { RunDir, bundleData, servingMemory, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
       // Engagements only: skips and dislikes are neither histories nor targets (as `serve` reads histories).
@@ -112,11 +112,11 @@ export function register(program: Command): void {
       const bundle = writeBundle(opts.modelsDir ?? join(config.dataDir, 'models'), {
         model: fit.model, members: fit.members.slice(1).map((m) => m.model), codes: fit.codes, itemIds: ds.items.ids,
         tokenizer: { version: TOKENIZER_VERSION, collisionRate: fit.tokenizer.report.collisionRate },
-        data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
+        data: bundleData(ds.label, inter),
         metrics: { valid_ndcg10: fit.valid['ndcg@10']!, ...Object.fromEntries(Object.entries(fit.valid).map(([k, v]) => [`valid_${k}`, v])) },
         train: { epochs: fit.result.epochs, bestEpoch: fit.result.bestEpoch, members: fit.members.length, seed: config.train.seed, maxLen, runDir: runDir.path, seconds: fit.trainSeconds },
         writeTokenizer: (path) => saveDatasetTokenizer(path, { ...fit.tokenizer, embedder: fit.embedder }, ds),
-        ...(fit.memory ? { memory: fit.memory } : {}),
+        ...(fit.memory ? { memory: servingMemory(fit.memory, inter) } : {}),
       });
       printResult({
         bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), members: fit.members.length, epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
