@@ -11,6 +11,7 @@ import { withStore } from '../data/store/store.js';
 import { EventColumnsBuilder } from '../data/columns.js';
 import { generateSynthetic, leaveOneOut, type Dataset } from '../data/index.js';
 import { Generator } from '../models/generator.js';
+import { DEFAULT_MEMORY_DECAY, DEFAULT_MEMORY_WINDOW, TransitionTable } from '../models/transitions.js';
 import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
 import { TOKENIZER_VERSION, saveDatasetTokenizer, tokenizeDataset } from '../tokenizer/index.js';
 import { writeBundle } from '../train/bundle.js';
@@ -19,11 +20,12 @@ export const toyItemId = (i: number) => `item${i}`;
 export const toyCategory = (i: number) => `cat${i % 4}`;
 
 let trained: Promise<string> | null = null;
+let toyModel: ReturnType<typeof trainToyGenerator> | null = null;
 
 /** A models dir holding v1 (the toy generator), trained once per process. */
 export function toyBundle(): Promise<string> {
   trained ??= (async () => {
-    const { model } = await trainToyGenerator('causal', 300, 1);
+    const { model } = await (toyModel ??= trainToyGenerator('causal', 300, 1));
     const dir = mkdtempSync(join(tmpdir(), 'genrec-serve-bundle-'));
     writeBundle(dir, {
       model, codes: toyCodes(), itemIds: Array.from({ length: TOY.items }, (_, i) => toyItemId(i)),
@@ -47,6 +49,21 @@ export async function installToyBundle(dataDir: string, version = 1): Promise<vo
   manifest.version = version;
   writeFileSync(mf, JSON.stringify(manifest));
   renameSync(tmp, join(dataDir, 'models', `v${version}`));
+}
+
+/**
+ * Write the toy generator into `<dataDir>/models` (the next version) with memorised transitions: an
+ * empty trained table (the server's live events fill it) with these settings, and `lastEventAt` as the
+ * newest training event.
+ */
+export async function installToyMemoryBundle(dataDir: string, o: { beta: number; reverse?: number; lastEventAt?: number | null }): Promise<string> {
+  const { model } = await (toyModel ??= trainToyGenerator('causal', 300, 1));
+  const table = TransitionTable.fromSequences(new Int32Array(0), [], [], TOY.items);
+  return writeBundle(join(dataDir, 'models'), {
+    model, codes: toyCodes(), itemIds: Array.from({ length: TOY.items }, (_, i) => toyItemId(i)), tokenizer: { version: 1 },
+    data: { label: 'toy', users: 0, items: TOY.items, events: 0, ...(o.lastEventAt !== undefined ? { lastEventAt: o.lastEventAt } : {}) },
+    memory: { table, options: { beta: o.beta, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY, reverse: o.reverse ?? 0 } },
+  });
 }
 
 /** A data dir with a store: the toy items (with titles and categories) and `users` users who follow the toy rule. */

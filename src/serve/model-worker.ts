@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const L = model.config.codeSizes.length;
   const codes = new Int32Array(model.items * L);
   for (let i = 0; i < model.items; i++) codes.set(model.codeOf(i), i * L);
-  port.postMessage({ op: 'loaded', version: model.version, itemIds: model.itemIds, codes, codeSizes: model.config.codeSizes, maxLen: model.maxLen } satisfies FromWorker, [codes.buffer]);
+  port.postMessage({ op: 'loaded', version: model.version, itemIds: model.itemIds, codes, codeSizes: model.config.codeSizes, maxLen: model.maxLen, memory: model.memoryOptions !== null } satisfies FromWorker, [codes.buffer]);
 
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (m: ToWorker) => {
@@ -36,6 +36,10 @@ async function handle(model: GenerativeModel, m: ToWorker): Promise<void> {
     model.addItems(m.ids, m.codes);
     return;
   }
+  if (m.op === 'pairs') {
+    model.addTransitions(m.pairs);
+    return;
+  }
   const t0 = performance.now();
   try {
     const { users: U, items, exOff, exItems, k } = m;
@@ -44,8 +48,10 @@ async function handle(model: GenerativeModel, m: ToWorker): Promise<void> {
       k, beam: Math.max(m.beam, k),
       exclude: (u) => (exOff[u + 1]! > exOff[u]! ? exItems.subarray(exOff[u]!, exOff[u + 1]!) : null),
     });
-    // The "why" of each result: the history items sharing the longest code prefix with it.
+    // The "why" of each result: the history items sharing the longest code prefix with it, and the
+    // recent ones it was memorised after.
     const whyItems = new Int32Array(U * k * WHY_ITEMS).fill(-1), whyLen = new Int32Array(U * k);
+    const whyFollowed = new Int32Array(U * k * WHY_ITEMS).fill(-1), whyTimes = new Float32Array(U * k * WHY_ITEMS);
     const hist: number[] = [];
     for (let u = 0; u < U; u++) {
       hist.length = 0;
@@ -56,10 +62,11 @@ async function handle(model: GenerativeModel, m: ToWorker): Promise<void> {
         const w = model.explain(it, hist, WHY_ITEMS);
         whyLen[u * k + j] = w.sharedPrefix.length;
         w.items.forEach((h, x) => { whyItems[(u * k + j) * WHY_ITEMS + x] = h; });
+        w.followed.forEach((f, x) => { whyFollowed[(u * k + j) * WHY_ITEMS + x] = f.item; whyTimes[(u * k + j) * WHY_ITEMS + x] = f.times; });
       }
     }
-    port.postMessage({ op: 'res', id: m.id, items: res.items, scores: res.scores, whyItems, whyLen, ms: performance.now() - t0 } satisfies FromWorker,
-      [res.items.buffer, res.scores.buffer, whyItems.buffer, whyLen.buffer] as ArrayBuffer[]);
+    port.postMessage({ op: 'res', id: m.id, items: res.items, scores: res.scores, whyItems, whyLen, whyFollowed, whyTimes, ms: performance.now() - t0 } satisfies FromWorker,
+      [res.items.buffer, res.scores.buffer, whyItems.buffer, whyLen.buffer, whyFollowed.buffer, whyTimes.buffer] as ArrayBuffer[]);
   } catch (e) {
     port.postMessage({ op: 'err', id: m.id, message: (e as Error).message } satisfies FromWorker);
   }

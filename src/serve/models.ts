@@ -46,6 +46,9 @@ export interface GenResult {
   scores: Float32Array;
   whyItems: Int32Array;
   whyLen: Int32Array;
+  /** Per result, the recent history items (model ids, −1 = none) it was memorised after, and how often. */
+  whyFollowed: Int32Array;
+  whyTimes: Float32Array;
 }
 
 interface Req {
@@ -102,6 +105,13 @@ export class LoadedModel {
     readonly codeSizes: number[], readonly maxLen: number, private readonly slots: Slot[], private readonly o: Required<HostOptions>,
     /** The bundle's tokenizer file (codes new items like training did), or null: the overlap fallback. */
     readonly tokenizerFile: string | null,
+    /** The bundle decodes with memorised transitions (live ones are then sent to its workers). */
+    readonly memory: boolean,
+    /**
+     * The bundle's newest training event (seconds; null: its data had no times; undefined: not recorded).
+     * Live transitions into later events are what its table lacks.
+     */
+    readonly lastEventAt: number | null | undefined,
   ) {
     this.numBundleItems = itemIds.length;
     this.numItems = itemIds.length;
@@ -138,12 +148,14 @@ export class LoadedModel {
       await Promise.all(slots.map((s) => s.worker.terminate()));
       throw new GenrecError('GENREC_E_MODEL_LOAD', `cannot load the model bundle ${dir}: ${(e as Error).message}`, 'check the bundle (genrec train writes them under <data dir>/models/vN); the server keeps its current model');
     }
-    let tokenizerFile: string | null = null;
+    let tokenizerFile: string | null = null, lastEventAt: number | null | undefined;
     try {
       const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as BundleManifest;
       if (manifest.files.tokenizer) tokenizerFile = join(dir, manifest.files.tokenizer);
+      const at = manifest.data.lastEventAt;
+      if (at === null || typeof at === 'number') lastEventAt = at;
     } catch { /* the workers read it already; without it there is no tokenizer to use */ }
-    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o, tokenizerFile);
+    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o, tokenizerFile, first!.memory, lastEventAt);
     m.onBatch = onBatch;
     return m;
   }
@@ -176,6 +188,7 @@ export class LoadedModel {
       this.pending.add(s);
     }
     this.mappedUpTo = n;
+    this.flushTransitions();
     this.startDrain(state);
   }
 
@@ -209,6 +222,7 @@ export class LoadedModel {
         log.error({ err: (e as Error).message, version: this.version }, 'coding new items failed');
       } finally {
         for (const s of batch) this.pending.delete(s);
+        this.flushTransitions();
         this.wake();
       }
     }
@@ -250,6 +264,37 @@ export class LoadedModel {
     });
     for (const slot of this.slots) slot.worker.postMessage({ op: 'add', ids, codes } satisfies ToWorker);
     log.debug({ items: ids.length, version: this.version }, 'new items coded and added to the model');
+  }
+
+  /**
+   * Live transitions (state ids, [from0, to0, ...]) for the workers' memory. A pair waits here while one
+   * of its items waits for a code, and is sent (after that item's `add`: messages keep their order)
+   * once both are mapped; a pair with an item the coder refused is dropped.
+   */
+  addTransitions(pairs: ArrayLike<number>): void {
+    if (!this.memory || this.retired) return;
+    for (let i = 0; i + 1 < pairs.length; i += 2) this.waitingPairs.push(pairs[i]!, pairs[i + 1]!);
+    this.flushTransitions();
+  }
+
+  private waitingPairs: number[] = [];
+  /** Live transitions sent to the workers (metrics and tests). */
+  transitionsSent = 0;
+
+  private flushTransitions(): void {
+    if (!this.waitingPairs.length || this.retired) return;
+    const ready: number[] = [], still: number[] = [];
+    const waits = (s: number) => s >= this.mappedUpTo || this.pending.has(s);
+    for (let i = 0; i < this.waitingPairs.length; i += 2) {
+      const a = this.waitingPairs[i]!, b = this.waitingPairs[i + 1]!, ma = this.modelOf(a), mb = this.modelOf(b);
+      if (ma >= 0 && mb >= 0) ready.push(ma, mb);
+      else if ((ma >= 0 || waits(a)) && (mb >= 0 || waits(b))) still.push(a, b);
+    }
+    this.waitingPairs = still;
+    if (!ready.length) return;
+    const pairs = Int32Array.from(ready);
+    for (const slot of this.slots) slot.worker.postMessage({ op: 'pairs', pairs } satisfies ToWorker);
+    this.transitionsSent += ready.length / 2;
   }
 
   private wake(): void {
@@ -346,6 +391,7 @@ export class LoadedModel {
       job.reqs.forEach((r, u) => r.resolve({
         items: m.items.subarray(u * k, u * k + k), scores: m.scores.subarray(u * k, u * k + k),
         whyItems: m.whyItems.subarray(u * k * WHY_ITEMS, (u + 1) * k * WHY_ITEMS), whyLen: m.whyLen.subarray(u * k, u * k + k),
+        whyFollowed: m.whyFollowed.subarray(u * k * WHY_ITEMS, (u + 1) * k * WHY_ITEMS), whyTimes: m.whyTimes.subarray(u * k * WHY_ITEMS, (u + 1) * k * WHY_ITEMS),
       }));
     }
     this.pump();
@@ -404,6 +450,8 @@ export class ModelHost {
 
   constructor(private readonly state: OnlineState, o: HostOptions = {}) {
     this.o = { workers: o.workers ?? 1, threads: o.threads ?? 1, batchWaitMs: o.batchWaitMs ?? 0, maxBatch: o.maxBatch ?? 32 };
+    // Each live transition goes to the model serving now; a model loaded later replays them from the state.
+    state.onTransition = (from, to) => this.current?.addTransitions([from, to]);
   }
 
   /** Load a bundle and make it current atomically (one swap at a time); the old model drains and stops. */
@@ -424,7 +472,8 @@ export class ModelHost {
       next.sync(this.state);
       while (!next.idle && !this.closed) { await next.settled(); next.sync(this.state); }
       if (this.closed) { await next.retire(); return null; }
-      // Synchronous from the last sync to the assignment: no item can slip in between.
+      // Synchronous from the last sync to the assignment: no item or event can slip in between.
+      if (next.memory && next.lastEventAt !== undefined) next.addTransitions(this.state.transitionsAfter(next.lastEventAt));
       const old = this.current;
       this.current = next;
       this.swaps++;

@@ -6,14 +6,16 @@ export interface WorkerInit { dir: string; threads: number }
 
 export type ToWorker =
   | { op: 'add'; ids: string[]; codes: Int32Array }
+  /** Live transitions (model ids, [a0, b0, a1, b1, ...]: b directly followed a) for the memory. */
+  | { op: 'pairs'; pairs: Int32Array }
   | { op: 'rec'; id: number; users: number; items: Int32Array; exOff: Int32Array; exItems: Int32Array; k: number; beam: number };
 
 export type FromWorker =
-  | { op: 'loaded'; version: number; itemIds: string[]; codes: Int32Array; codeSizes: number[]; maxLen: number }
-  | { op: 'res'; id: number; items: Int32Array; scores: Float32Array; whyItems: Int32Array; whyLen: Int32Array; ms: number }
+  | { op: 'loaded'; version: number; itemIds: string[]; codes: Int32Array; codeSizes: number[]; maxLen: number; memory: boolean }
+  | { op: 'res'; id: number; items: Int32Array; scores: Float32Array; whyItems: Int32Array; whyLen: Int32Array; whyFollowed: Int32Array; whyTimes: Float32Array; ms: number }
   | { op: 'err'; id: number; message: string }
   | { op: 'fatal'; message: string };
 
-/** History items the "why" names per result. */
+/** History items the "why" names per result (sharing its prefix, and memorised before it). */
 export const WHY_ITEMS = 3;
 

@@ -96,6 +96,11 @@ export const recResponse = {
             properties: {
               Items: { type: 'array', items: { type: 'string' }, description: 'history items whose semantic ID shares the longest prefix with this one' },
               SharedPrefix: { type: 'array', items: { type: 'integer' } },
+              Followed: {
+                type: 'array',
+                description: 'memorised transitions that lifted this item: recent history items it directly followed (or, for a model that reads pairs both ways, preceded) in training or live events, and how often',
+                items: { type: 'object', properties: { ItemId: { type: 'string' }, Times: { type: 'number' } } },
+              },
             },
           },
         },

@@ -71,7 +71,7 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 type Access = 'public' | 'read' | 'write';
 
 interface RecQuery { n: number; offset: number; category?: string; excludeSeen: boolean; maxPerPrefix?: number; prefixLevels: number }
-interface RecItem { ItemId: string; Score: number; Title?: string; Why: { Items: string[]; SharedPrefix: number[] } | null }
+interface RecItem { ItemId: string; Score: number; Title?: string; Why: { Items: string[]; SharedPrefix: number[]; Followed: Array<{ ItemId: string; Times: number }> } | null }
 interface RecBody { RecommendationId: string; ModelVersion: number; Source: 'generator' | 'trending'; Reason?: string; Items: RecItem[] }
 
 const STATUS: Record<string, number> = {
@@ -305,15 +305,18 @@ export async function startServer(o: ServeOptions): Promise<Server> {
         perPrefix.set(pk, c + 1);
       }
       if (skip > 0) { skip--; continue; }
-      const whyIds: string[] = [];
+      const whyIds: string[] = [], followed: Array<{ ItemId: string; Times: number }> = [];
       for (let x = 0; x < WHY_ITEMS; x++) {
         const h = res.whyItems[j * WHY_ITEMS + x]!;
         const hs = h >= 0 ? model.modelToState[h]! : -1;
         if (hs >= 0) whyIds.push(state.items.ids[hs]!);
+        const f = res.whyFollowed[j * WHY_ITEMS + x]!;
+        const fs = f >= 0 ? model.modelToState[f]! : -1;
+        if (fs >= 0) followed.push({ ItemId: state.items.ids[fs]!, Times: res.whyTimes[j * WHY_ITEMS + x]! });
       }
       out.push({
         ItemId: state.items.ids[s]!, Score: res.scores[j]!, Title: state.itemTitle[s]!,
-        Why: { Items: whyIds, SharedPrefix: Array.from(model.coder.codeOf(m).subarray(0, res.whyLen[j]!)) },
+        Why: { Items: whyIds, SharedPrefix: Array.from(model.coder.codeOf(m).subarray(0, res.whyLen[j]!)), Followed: followed },
       });
     }
     return { items: out };

@@ -86,6 +86,8 @@ export class OnlineState {
   catalogVersion = 0;
   /** Items and events counted for metrics. */
   liveEvents = 0;
+  /** Told of each live positive event that directly follows another positive one (the model memorises it). */
+  onTransition: ((from: number, to: number) => void) | null = null;
 
   constructor(o: StateOptions = {}) {
     this.maxEventIds = o.maxEventIds ?? 1_000_000;
@@ -217,6 +219,25 @@ export class OnlineState {
     return out.reverse();
   }
 
+  /**
+   * Transitions between consecutive positive events whose later event is newer than `after` (seconds;
+   * null: any event with a time, for a model trained on data without times), as [from0, to0, from1, ...]
+   * state ids: what a model trained on data up to `after` has not memorised.
+   */
+  transitionsAfter(after: number | null): Int32Array {
+    const out: number[] = [];
+    for (let u = 0; u < this.users.size; u++) {
+      if (this.userDeleted[u]) continue;
+      let prev = -1;
+      this.forEachEvent(u, (item, ts, type) => {
+        if (!(this.typeWeights[type]! > 0)) return;
+        if (prev >= 0 && (after === null ? Number.isFinite(ts) : ts > after)) out.push(prev, item);
+        prev = item;
+      });
+    }
+    return Int32Array.from(out);
+  }
+
   /** Every item the user has an event on (positive or not): excluded from their recommendations. */
   seen(u: number): number[] {
     const out: number[] = [];
@@ -300,11 +321,24 @@ export class OnlineState {
     let k = l.items.length;
     while (k > 0 && l.ts[k - 1]! > r.ts) k--;
     l.items.splice(k, 0, i); l.ts.splice(k, 0, r.ts); l.types.splice(k, 0, ty);
+    if (this.onTransition && this.typeWeights[ty]! > 0) {
+      const from = this.positiveBefore(u, l, k);
+      if (from >= 0) this.onTransition(from, i);
+    }
     this.bump(i, this.typeWeights[ty]!, r.ts);
     this.rememberId(r.id, r.ts);
     if (r.rec !== undefined && this.typeWeights[ty]! > 0) this.click(r.rec, i);
     this.liveEvents++;
     this.unflushed.push(r);
+  }
+
+  /** The item of user u's last positive event before live position k (−1: none). */
+  private positiveBefore(u: number, l: Live, k: number): number {
+    for (let j = k - 1; j >= 0; j--) if (this.typeWeights[l.types[j]!]! > 0) return l.items[j]!;
+    if (u < this.baseStart.length) {
+      for (let e = this.base.offsets[u + 1]! - 1; e >= this.baseStart[u]!; e--) if (this.typeWeights[this.base.types[e]!]! > 0) return this.base.items[e]!;
+    }
+    return -1;
   }
 
   /** The snapshot already has this event (same key as the store's: user, item, type, time). */
