@@ -42,7 +42,7 @@ function codeVersion(): string {
 async function buildModel(dir: string, o: { items: number; users: number; epochs: number; seed: number; pairSoftmax: boolean; members: number }): Promise<void> {
   const { generateSynthetic, withStore, leaveOneOut } = await import('../src/data/index.js');
   const { fitGenrec } = await import('../src/eval/genrec.js');
-  const { writeBundle } = await import('../src/train/index.js');
+  const { bundleData, servingMemory, writeBundle } = await import('../src/train/index.js');
   const { TOKENIZER_VERSION } = await import('../src/tokenizer/index.js');
   const { log } = await import('../src/engine/log.js');
   rmSync(dir, { recursive: true, force: true });
@@ -58,10 +58,12 @@ async function buildModel(dir: string, o: { items: number; users: number; epochs
   writeBundle(join(dir, 'models'), {
     model: fit.model, members: fit.members.slice(1).map((m) => m.model), codes: fit.codes, itemIds: ds.items.ids,
     tokenizer: { version: TOKENIZER_VERSION },
-    data: { label: ds.label, users: inter.numUsers, items: inter.numItems, events: inter.items.length },
+    data: bundleData(ds.label, inter),
     metrics: { valid_ndcg10: fit.valid['ndcg@10']! }, train: { epochs: fit.result.epochs, members: fit.members.length, seconds: fit.trainSeconds },
+    // As `genrec train` writes it: memorised transitions when validation kept them (requests pay for them).
+    ...(fit.memory ? { memory: servingMemory(fit.memory, inter) } : {}),
   });
-  writeFileSync(join(dir, 'READY'), JSON.stringify({ seconds: (performance.now() - t0) / 1000, codeSizes: fit.codeSizes, valid_ndcg10: fit.valid['ndcg@10'] }));
+  writeFileSync(join(dir, 'READY'), JSON.stringify({ seconds: (performance.now() - t0) / 1000, codeSizes: fit.codeSizes, valid_ndcg10: fit.valid['ndcg@10'], memory_beta: fit.memory?.options.beta ?? null }));
 }
 
 function runLoad(spec: Record<string, unknown>, dir: string): Promise<Record<string, number>> {
@@ -143,7 +145,7 @@ export const serve: BenchSuite = {
     const head = o.pairSoftmax ? 'pair-softmax' : 'chained';
     const cache = join(opts.cacheDir ? String(opts.cacheDir) : join(tmpdir(), 'genrec-bench'), `serve-${head}-${o.items}-${o.users}-${o.epochs}-${o.seed}${o.members > 1 ? `-x${o.members}` : ''}-${codeVersion()}`);
     if (!existsSync(join(cache, 'READY'))) await buildModel(cache, o);
-    const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number };
+    const model = JSON.parse(readFileSync(join(cache, 'READY'), 'utf8')) as { codeSizes: number[]; valid_ndcg10: number; memory_beta?: number | null };
     // The server works on a copy of the store, so ingest never changes the cached data.
     const dataDir = join(tmpdir(), `genrec-bench-serve-${process.pid}`);
     rmSync(dataDir, { recursive: true, force: true });
@@ -187,7 +189,7 @@ export const serve: BenchSuite = {
         p90_ms: round(openRes.p90_ms!), max_ms: round(openRes.max_ms!), closed_p99_ms: round(closedRes.p99_ms!),
         // The server's own view (fastify's request time; bucket upper bounds): the rest is waiting outside it.
         server_p50_ms_le: bucketQuantile(h0, h1, 0.5), server_p99_ms_le: bucketQuantile(h0, h1, 0.99),
-        users: users.length, beam: 20, k: 10, members: o.members, code_sizes: model.codeSizes.join('x'), valid_ndcg10: round(model.valid_ndcg10, 4),
+        users: users.length, beam: 20, k: 10, members: o.members, code_sizes: model.codeSizes.join('x'), valid_ndcg10: round(model.valid_ndcg10, 4), memory_beta: model.memory_beta ?? null,
         load_1m_before: round(load0), load_1m_after: round(loadavg()[0]!),
       };
     } finally {
