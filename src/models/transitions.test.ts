@@ -72,4 +72,8 @@ test('live transitions add to the trained counts, for new items too, and both re
   assert.equal(r[2]!.get(trie.itemLeaf[1]!), 2);
   // The arrays a bundle stores hold the trained table only.
   assert.equal(t.toArrays().next.length, 3);
+  // Taking live counts back (a deleted user) never goes below zero, nor touches the trained counts.
+  t.add(1, 4, -2); t.add(1, 2, -5);
+  assert.deepEqual([t.times(1, 4), t.times(1, 2), t.liveCount], [0, 3, 1]);
+  assert.equal(t.prefixMass(trie, [4], { decay: 0.5, reverse: 1 })[2]!.get(trie.itemLeaf[1]!), undefined);
 });

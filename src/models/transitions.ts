@@ -83,17 +83,21 @@ export class TransitionTable {
   /** How many live transitions were added (`add`), in all. */
   liveCount = 0;
 
-  /** Count a transition seen after training (a live event): b directly followed a. Any item ids ≥ 0. */
+  /**
+   * Count a transition seen after training (a live event): b directly followed a. Any item ids ≥ 0. A
+   * negative c takes live counts back (a deleted user's events); trained counts are never touched.
+   */
   add(a: number, b: number, c = 1): void {
-    if (!(a >= 0 && b >= 0 && c > 0)) return;
-    const bump = (m: Map<number, Row>, x: number, y: number) => {
+    if (!(a >= 0 && b >= 0 && c !== 0)) return;
+    const bump = (m: Map<number, Row>, x: number, y: number): number => {
       let row = m.get(x);
       if (!row) m.set(x, (row = new Map()));
-      row.set(y, (row.get(y) ?? 0) + c);
+      const was = row.get(y) ?? 0, now = Math.max(0, was + c);
+      if (now > 0) row.set(y, now); else { row.delete(y); if (!row.size) m.delete(x); }
+      return now - was;
     };
-    bump(this.liveNext, a, b);
+    this.liveCount += bump(this.liveNext, a, b);
     bump(this.livePrev, b, a);
-    this.liveCount += c;
   }
 
   /** How often b directly followed a (trained and live counts). */

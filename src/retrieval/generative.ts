@@ -139,12 +139,13 @@ export class GenerativeModel {
 
   /**
    * Transitions seen after training (a live event: item b directly followed item a), as pairs
-   * [a0, b0, a1, b1, ...] of dense ids: memorised from the next search on. Without memory, nothing.
+   * [a0, b0, a1, b1, ...] of dense ids: memorised from the next search on (sign −1 forgets them again).
+   * Without memory, nothing.
    */
-  addTransitions(pairs: ArrayLike<number>): void {
+  addTransitions(pairs: ArrayLike<number>, sign: 1 | -1 = 1): void {
     const t = this.memory?.table;
     if (!t) return;
-    for (let i = 0; i + 1 < pairs.length; i += 2) t.add(pairs[i]!, pairs[i + 1]!);
+    for (let i = 0; i + 1 < pairs.length; i += 2) t.add(pairs[i]!, pairs[i + 1]!, sign);
   }
 
   /** The memorised transitions' search settings, or null when the model decodes alone. */

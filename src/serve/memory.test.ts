@@ -1,7 +1,8 @@
 /**
  * Memorised transitions while serving: events the server takes in after training teach the bundle's
- * memory at once (known and brand-new items alike), the "why" names the transition, and a restart
- * rebuilds the live part from the state (every transition into an event newer than the bundle's data).
+ * memory at once (known and brand-new items alike), the "why" names the transition, a restart rebuilds
+ * the live part from the state (every transition into an event newer than the bundle's data), and a
+ * deleted user's live transitions are forgotten.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,7 +24,7 @@ const pairs = (from: string, to: string, n: number, tag: string) => Array.from({
   { FeedbackType: 'view', UserId: `${tag}${u}`, ItemId: to, Timestamp: T0 + 10_001 + u },
 ]).flat();
 
-test('serve: live events teach the memorised transitions, the why names them, and a restart keeps them', { timeout: 60_000 }, async (t) => {
+test('serve: live events teach the memorised transitions, the why names them, a restart keeps them, deleting users forgets them', { timeout: 60_000 }, async (t) => {
   const dataDir = await toyDataDir({ users: 20, model: false });
   // The bundle's data ends at T0 + 1050: users 11–19 (4 transitions each) came later.
   await installToyMemoryBundle(dataDir, { beta: 0.5, lastEventAt: T0 + 1050 });
@@ -59,6 +60,16 @@ test('serve: live events teach the memorised transitions, the why names them, an
   assert.equal(again.Items[0]!.ItemId, toyItemId(x));
   assert.deepEqual(again.Items[0]!.Why.Followed, [{ ItemId: toyItemId(a), Times: 6 }]);
   assert.equal((await session(toyItemId(20))).Items[0]!.ItemId, 'fresh');
+
+  // Deleting users takes their live transitions back out.
+  const del = async (id: string) => assert.equal((await fetch(new URL(`/api/user/${id}`, s.url), { method: 'DELETE' })).status, 200);
+  for (const id of ['m0', 'm1', 'm2', 'm3']) await del(id);
+  assert.deepEqual((await session(toyItemId(a))).Items[0]!.Why.Followed, [{ ItemId: toyItemId(a), Times: 2 }]);
+  for (const id of ['m4', 'm5']) await del(id);
+  const forgotten = await session(toyItemId(a));
+  assert.equal(forgotten.Items[0]!.ItemId, toyItemId(toyNext(a)), 'with every a → x user deleted, the model alone again');
+  assert.deepEqual(forgotten.Items.map((x) => x.Why.Followed), [[], [], []]);
+  assert.equal(s.host.current!.transitionsSent, 36 + 6);
 });
 
 test('serve: a bundle that does not record its data\'s last event time replays nothing on load; live events still count', { timeout: 60_000 }, async (t) => {

@@ -37,7 +37,7 @@ async function handle(model: GenerativeModel, m: ToWorker): Promise<void> {
     return;
   }
   if (m.op === 'pairs') {
-    model.addTransitions(m.pairs);
+    model.addTransitions(m.pairs, m.sign);
     return;
   }
   const t0 = performance.now();

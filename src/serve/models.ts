@@ -293,8 +293,29 @@ export class LoadedModel {
     this.waitingPairs = still;
     if (!ready.length) return;
     const pairs = Int32Array.from(ready);
-    for (const slot of this.slots) slot.worker.postMessage({ op: 'pairs', pairs } satisfies ToWorker);
+    for (const slot of this.slots) slot.worker.postMessage({ op: 'pairs', pairs, sign: 1 } satisfies ToWorker);
     this.transitionsSent += ready.length / 2;
+  }
+
+  /**
+   * A deleted user's live transitions (state ids) leave the workers' memory; pairs still waiting for a
+   * code are dropped instead. What the bundle's own table learnt from the user stays until retraining,
+   * as the model's weights do.
+   */
+  forgetTransitions(pairs: ArrayLike<number>): void {
+    if (!this.memory || this.retired || !pairs.length) return;
+    const sent: number[] = [];
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const a = pairs[i]!, b = pairs[i + 1]!;
+      const w = this.waitingPairs.findIndex((x, j) => j % 2 === 0 && x === a && this.waitingPairs[j + 1] === b);
+      if (w >= 0) { this.waitingPairs.splice(w, 2); continue; }
+      const ma = this.modelOf(a), mb = this.modelOf(b);
+      if (ma >= 0 && mb >= 0) sent.push(ma, mb);
+    }
+    if (!sent.length) return;
+    const msg = { op: 'pairs', pairs: Int32Array.from(sent), sign: -1 } satisfies ToWorker;
+    for (const slot of this.slots) slot.worker.postMessage(msg);
+    this.transitionsSent -= sent.length / 2;
   }
 
   private wake(): void {
@@ -452,6 +473,10 @@ export class ModelHost {
     this.o = { workers: o.workers ?? 1, threads: o.threads ?? 1, batchWaitMs: o.batchWaitMs ?? 0, maxBatch: o.maxBatch ?? 32 };
     // Each live transition goes to the model serving now; a model loaded later replays them from the state.
     state.onTransition = (from, to) => this.current?.addTransitions([from, to]);
+    state.onUserDeleted = (u) => {
+      const m = this.current;
+      if (m?.memory && m.lastEventAt !== undefined) m.forgetTransitions(this.state.transitionsAfter(m.lastEventAt, u));
+    };
   }
 
   /** Load a bundle and make it current atomically (one swap at a time); the old model drains and stops. */

@@ -6,8 +6,8 @@ export interface WorkerInit { dir: string; threads: number }
 
 export type ToWorker =
   | { op: 'add'; ids: string[]; codes: Int32Array }
-  /** Live transitions (model ids, [a0, b0, a1, b1, ...]: b directly followed a) for the memory. */
-  | { op: 'pairs'; pairs: Int32Array }
+  /** Live transitions (model ids, [a0, b0, a1, b1, ...]: b directly followed a) for the memory; sign −1 forgets them. */
+  | { op: 'pairs'; pairs: Int32Array; sign: 1 | -1 }
   | { op: 'rec'; id: number; users: number; items: Int32Array; exOff: Int32Array; exItems: Int32Array; k: number; beam: number };
 
 export type FromWorker =

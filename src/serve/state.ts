@@ -88,6 +88,8 @@ export class OnlineState {
   liveEvents = 0;
   /** Told of each live positive event that directly follows another positive one (the model memorises it). */
   onTransition: ((from: number, to: number) => void) | null = null;
+  /** Told just before a user's events are hidden by a deletion (the model forgets their live transitions). */
+  onUserDeleted: ((u: number) => void) | null = null;
 
   constructor(o: StateOptions = {}) {
     this.maxEventIds = o.maxEventIds ?? 1_000_000;
@@ -222,11 +224,11 @@ export class OnlineState {
   /**
    * Transitions between consecutive positive events whose later event is newer than `after` (seconds;
    * null: any event with a time, for a model trained on data without times), as [from0, to0, from1, ...]
-   * state ids: what a model trained on data up to `after` has not memorised.
+   * state ids: what a model trained on data up to `after` has not memorised. `only`: one user's.
    */
-  transitionsAfter(after: number | null): Int32Array {
+  transitionsAfter(after: number | null, only?: number): Int32Array {
     const out: number[] = [];
-    for (let u = 0; u < this.users.size; u++) {
+    for (let u = only ?? 0; u < (only === undefined ? this.users.size : only + 1); u++) {
       if (this.userDeleted[u]) continue;
       let prev = -1;
       this.forEachEvent(u, (item, ts, type) => {
@@ -392,6 +394,7 @@ export class OnlineState {
   private deleteUser(id: string, at: number): void {
     const u = this.users.get(id);
     if (u === undefined) return;
+    if (!this.userDeleted[u]) this.onUserDeleted?.(u);
     this.userDeleted[u] = 1;
     this.userLabels[u] = [];
     this.deletedAt.set(id, Math.max(at, this.deletedAt.get(id) ?? -Infinity));
