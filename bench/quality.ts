@@ -45,6 +45,7 @@ const MODEL_OPTIONS = [
   { flags: '--block <kind>', description: 'genrec: the causal encoder block, transformer (softmax attention + SwiGLU, default) or hstu (pointwise SiLU attention, gated, no MLP)' },
   { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },
   { flags: '--eval-users <n>', description: 'genrec validation cases sampled per evaluation (default 3000)' },
+  { flags: '--memory <mode>', description: 'genrec: memorised transitions mixed into the beam search: auto (β and reversed pairs chosen on validation, kept only if they beat the model alone; default), off (the model alone) or a fixed β > 0' },
   { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 0.8,0.5,0.3)' },
 ];
 
@@ -83,6 +84,8 @@ export const quality: BenchSuite = {
     }
     const threads = intOpt('threads', 0) ?? 0;
     const runtime = threads > 0 ? { threads } : undefined;
+    // genrec's own flags too, before the data loads and other models train for an hour.
+    if (names.includes('genrec')) (await import('../src/eval/genrec.js')).genrecOptionsFrom(opts);
 
     const t0 = performance.now();
     // Engagements only, as `genrec train` reads them (the public datasets have no negative feedback).
