@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { GenrecError } from '../engine/index.js';
 import { splitWithRandomCodes } from '../train/fixtures.js';
 import { TransitionTable } from '../models/index.js';
-import { trainMember, trainMembers, tuneMemory, validate, type MemberJob } from './members.js';
+import { MEMORY_START_BETA, trainMember, trainMembers, tuneMemory, validate, type MemberJob } from './members.js';
 
 async function jobs(n: number): Promise<MemberJob[]> {
   const { split, codes, sizes } = await splitWithRandomCodes();
@@ -80,6 +80,10 @@ test('tuneMemory measures each β against the model alone on the same validation
     assert.equal(t.metrics, t.modelMetrics);
   }
   assert.notEqual(t.tried[2]!.ndcg10, t.tried[r]!.ndcg10, 'β changes the ranking');
+  // A grid holding the starting β starts there (not at its middle), then steps down and up.
+  const grid = await tuneMemory(m.model, table, here, { betas: [10, 30, 100, 300, 1000, 3000, 10000], reverses: [0] });
+  assert.equal(grid.tried[0]!.beta, MEMORY_START_BETA);
+  assert.ok(grid.tried.length >= 3 && grid.tried.some((x) => x.beta < 100) && grid.tried.some((x) => x.beta > 100), 'one step each way at least');
   // Forced: a pair is kept even when the model alone validates better.
   const forced = await tuneMemory(m.model, table, here, { betas: [1e-3], reverses: [0], force: true });
   assert.deepEqual(forced.options, { beta: 1e-3, window: 3, decay: 0.5, reverse: 0 });

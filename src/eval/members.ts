@@ -89,9 +89,12 @@ async function validateModel(gm: GenerativeModel, j: ValidationJob): Promise<Rec
 /**
  * β values the validation sweep tries for the memorised transitions: how many observed transitions
  * weigh as much as the model's whole distribution. The best differs by dataset (30–100 on
- * amazon-scientific, 300 on Beauty; docs/results.md section 27), so it is measured, not fixed.
+ * amazon-scientific, 300 on Beauty and Yelp, 3,000 on ml-1m, whose users' last items have hundreds of
+ * successors; docs/results.md sections 27 and 28), so it is measured, not fixed.
  */
-export const MEMORY_BETAS = [10, 30, 100, 300, 1000];
+export const MEMORY_BETAS = [10, 30, 100, 300, 1000, 3000, 10000];
+/** Where the search starts (the reversed weight is chosen there). */
+export const MEMORY_START_BETA = 100;
 /** Weights of the reversed transitions the sweep tries with each β: order kept, or either order alike. */
 export const MEMORY_REVERSE = [0, 1];
 
@@ -127,9 +130,9 @@ export async function tuneMemory(models: Generator | Generator[], table: Transit
       return ndcg10;
     };
     // A coordinate search (each validation pass costs a full beam search over the sampled users): the
-    // reversed weight at the middle β, then β stepped from there while NDCG@10 rises (unimodal in every
-    // sweep of section 27).
-    const mid = betas.length >> 1;
+    // reversed weight at the starting β (the middle one of a grid without it), then β stepped from there
+    // while NDCG@10 rises (unimodal in every sweep of sections 27 and 28).
+    const mid = betas.includes(MEMORY_START_BETA) ? betas.indexOf(MEMORY_START_BETA) : betas.length >> 1;
     let reverse = reverses[0]!, here = -Infinity;
     for (const r of reverses) { const x = await at(mid, r); if (x > here) { here = x; reverse = r; } }
     for (const step of [-1, 1]) {
