@@ -274,14 +274,19 @@ export class LoadedModel {
   addTransitions(pairs: ArrayLike<number>): void {
     if (!this.memory || this.retired) return;
     for (let i = 0; i + 1 < pairs.length; i += 2) this.waitingPairs.push(pairs[i]!, pairs[i + 1]!);
-    this.flushTransitions();
+    // One message per batch of events, not per event: sent at the end of this task, or before the next
+    // generator run is dispatched, whichever comes first.
+    if (!this.flushQueued) { this.flushQueued = true; queueMicrotask(() => this.flushTransitions()); }
   }
+
+  private flushQueued = false;
 
   private waitingPairs: number[] = [];
   /** Live transitions sent to the workers (metrics and tests). */
   transitionsSent = 0;
 
   private flushTransitions(): void {
+    this.flushQueued = false;
     if (!this.waitingPairs.length || this.retired) return;
     const ready: number[] = [], still: number[] = [];
     const waits = (s: number) => s >= this.mappedUpTo || this.pending.has(s);
@@ -384,6 +389,7 @@ export class LoadedModel {
   }
 
   private dispatch(slot: Slot, reqs: Req[], k: number, beam: number): void {
+    if (this.flushQueued) this.flushTransitions(); // every pair taken in so far reaches the worker first
     const U = reqs.length, T = this.maxLen;
     const items = new Int32Array(U * T);
     const exOff = new Int32Array(U + 1);
