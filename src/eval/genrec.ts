@@ -113,8 +113,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const first = members[0]!;
   let valid = first.result.bestMetrics, memory: BundleMemory | null = null, memoryTuning: MemoryTuning | null = null;
   if (o.memory !== 'off') {
-    const inter = o.split.interactions;
-    const table = TransitionTable.fromSequences(inter.items, inter.userOffsets, o.split.trainEnd, inter.numItems);
+    const table = TransitionTable.fromTrainingPart(o.split);
     memoryTuning = await tuneMemory(members.map((m) => m.model), table, jobs[0]!, typeof o.memory === 'number' ? { betas: [o.memory], force: true } : {});
     valid = memoryTuning.metrics;
     if (memoryTuning.options) memory = { table, options: memoryTuning.options };

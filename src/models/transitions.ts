@@ -18,6 +18,7 @@
  * starts happening after training — new items included — is memorised at once, until the next bundle.
  */
 import { GenrecError } from '../engine/index.js';
+import type { Interactions, Split } from '../data/index.js';
 import type { PrefixTrie } from '../tokenizer/index.js';
 
 export interface MemoryOptions {
@@ -75,6 +76,17 @@ export class TransitionTable {
     });
     for (let a = 0; a < numItems; a++) start[a + 1]! += start[a]!;
     return new TransitionTable(numItems, start, next, count);
+  }
+
+  /** The training part of a split (what validation may read: no held-out target is in it). */
+  static fromTrainingPart(split: Pick<Split, 'interactions' | 'trainEnd'>): TransitionTable {
+    const x = split.interactions;
+    return TransitionTable.fromSequences(x.items, x.userOffsets, split.trainEnd, x.numItems);
+  }
+
+  /** Every transition of the interactions (what a served model remembers). */
+  static fromAll(x: Pick<Interactions, 'items' | 'userOffsets' | 'numItems'>): TransitionTable {
+    return TransitionTable.fromSequences(x.items, x.userOffsets, x.userOffsets.subarray(1), x.numItems);
   }
 
   /** How many distinct (a, b) transitions the trained table holds (live ones not included). */

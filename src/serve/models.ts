@@ -297,18 +297,31 @@ export class LoadedModel {
     }
     this.waitingPairs = still;
     if (!ready.length) return;
-    const pairs = Int32Array.from(ready);
-    for (const slot of this.slots) slot.worker.postMessage({ op: 'pairs', pairs, sign: 1 } satisfies ToWorker);
-    this.transitionsSent += ready.length / 2;
+    this.postPairs(ready, 1);
+  }
+
+  private postPairs(modelPairs: number[], sign: 1 | -1): void {
+    const msg = { op: 'pairs', pairs: Int32Array.from(modelPairs), sign } satisfies ToWorker;
+    for (const slot of this.slots) slot.worker.postMessage(msg);
+    this.transitionsSent += sign * modelPairs.length / 2;
+  }
+
+  /** Live transitions replay from the state only when the bundle says where its data ends. */
+  private get replays(): boolean { return this.memory && this.lastEventAt !== undefined; }
+
+  /** Send every transition the state has past the bundle's data (on load, before the model serves). */
+  catchUp(state: OnlineState): void {
+    if (this.replays) this.addTransitions(state.transitionsAfter(this.lastEventAt!));
   }
 
   /**
-   * A deleted user's live transitions (state ids) leave the workers' memory; pairs still waiting for a
-   * code are dropped instead. What the bundle's own table learnt from the user stays until retraining,
-   * as the model's weights do.
+   * A deleted user's live transitions leave the workers' memory; pairs still waiting for a code are
+   * dropped instead. What the bundle's own table learnt from the user stays until retraining, as the
+   * model's weights do.
    */
-  forgetTransitions(pairs: ArrayLike<number>): void {
-    if (!this.memory || this.retired || !pairs.length) return;
+  forgetUser(state: OnlineState, u: number): void {
+    if (!this.replays || this.retired) return;
+    const pairs = state.transitionsAfter(this.lastEventAt!, u);
     const sent: number[] = [];
     for (let i = 0; i + 1 < pairs.length; i += 2) {
       const a = pairs[i]!, b = pairs[i + 1]!;
@@ -317,10 +330,7 @@ export class LoadedModel {
       const ma = this.modelOf(a), mb = this.modelOf(b);
       if (ma >= 0 && mb >= 0) sent.push(ma, mb);
     }
-    if (!sent.length) return;
-    const msg = { op: 'pairs', pairs: Int32Array.from(sent), sign: -1 } satisfies ToWorker;
-    for (const slot of this.slots) slot.worker.postMessage(msg);
-    this.transitionsSent -= sent.length / 2;
+    if (sent.length) this.postPairs(sent, -1);
   }
 
   private wake(): void {
@@ -479,10 +489,7 @@ export class ModelHost {
     this.o = { workers: o.workers ?? 1, threads: o.threads ?? 1, batchWaitMs: o.batchWaitMs ?? 0, maxBatch: o.maxBatch ?? 32 };
     // Each live transition goes to the model serving now; a model loaded later replays them from the state.
     state.onTransition = (from, to) => this.current?.addTransitions([from, to]);
-    state.onUserDeleted = (u) => {
-      const m = this.current;
-      if (m?.memory && m.lastEventAt !== undefined) m.forgetTransitions(this.state.transitionsAfter(m.lastEventAt, u));
-    };
+    state.onUserDeleted = (u) => this.current?.forgetUser(state, u);
   }
 
   /** Load a bundle and make it current atomically (one swap at a time); the old model drains and stops. */
@@ -504,7 +511,7 @@ export class ModelHost {
       while (!next.idle && !this.closed) { await next.settled(); next.sync(this.state); }
       if (this.closed) { await next.retire(); return null; }
       // Synchronous from the last sync to the assignment: no item or event can slip in between.
-      if (next.memory && next.lastEventAt !== undefined) next.addTransitions(this.state.transitionsAfter(next.lastEventAt));
+      next.catchUp(this.state);
       const old = this.current;
       this.current = next;
       this.swaps++;

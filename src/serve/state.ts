@@ -227,8 +227,8 @@ export class OnlineState {
    * state ids: what a model trained on data up to `after` has not memorised. `only`: one user's.
    */
   transitionsAfter(after: number | null, only?: number): Int32Array {
-    const out: number[] = [];
-    for (let u = only ?? 0; u < (only === undefined ? this.users.size : only + 1); u++) {
+    const out: number[] = [], from = only ?? 0, to = only === undefined ? this.users.size : only + 1;
+    for (let u = from; u < to; u++) {
       if (this.userDeleted[u]) continue;
       let prev = -1;
       this.forEachEvent(u, (item, ts, type) => {

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { GenrecError, exportOnnx, saveCheckpoint, saveSafetensors, loadSafetensors, writeFileAtomic, type Module } from '../engine/index.js';
 import { Generator, buildDecodeGraph, buildEncodeGraph, type GeneratorConfig } from '../models/generator.js';
 import { TransitionTable, type MemoryOptions } from '../models/transitions.js';
+import type { Interactions } from '../data/index.js';
 
 export const BUNDLE_FORMAT = 'genrec-bundle';
 export const BUNDLE_VERSION = 1;
@@ -78,24 +79,21 @@ export interface WriteBundleInput {
 
 export interface BundleMemory { table: TransitionTable; options: MemoryOptions }
 
-/** The event sequences a bundle's memory counts (a dataset's interactions). */
-interface Sequences { items: Int32Array; userOffsets: Int32Array; numItems: number; numUsers: number; timestamps: Float64Array; hasTimestamps: boolean }
-
 /**
  * The memory a bundle ships: the tuned settings over a table of EVERY transition in the data. β was
  * chosen with the training part only (validation must not see its own targets), but a served model
  * should remember the users' latest pairs too — they are the newest evidence. `genrec eval` rebuilds the
  * training part's table before it scores the held-out parts.
  */
-export function servingMemory(memory: BundleMemory, data: Sequences): BundleMemory {
-  return { table: TransitionTable.fromSequences(data.items, data.userOffsets, data.userOffsets.subarray(1), data.numItems), options: memory.options };
+export function servingMemory(memory: BundleMemory, data: Interactions): BundleMemory {
+  return { table: TransitionTable.fromAll(data), options: memory.options };
 }
 
 /**
  * What a bundle records of its data: sizes, and `lastEventAt`, the newest event time in seconds (null
  * when the data has no times). A server memorises the transitions into events after it (serve/models.ts).
  */
-export function bundleData(label: string, data: Sequences): BundleManifest['data'] {
+export function bundleData(label: string, data: Interactions): BundleManifest['data'] {
   let last = -Infinity;
   if (data.hasTimestamps) for (const t of data.timestamps) if (t > last) last = t;
   return { label, users: data.numUsers, items: data.numItems, events: data.items.length, lastEventAt: Number.isFinite(last) ? last : null };

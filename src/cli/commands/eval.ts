@@ -49,8 +49,7 @@ export function register(program: Command): void {
         const memory = gm.memoryOptions;
         if (memory) {
           const { TransitionTable } = await import('../../models/index.js');
-          const inter = ds.interactions;
-          gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, split.trainEnd, inter.numItems), options: memory });
+          gm.setMemory({ table: TransitionTable.fromTrainingPart(split), options: memory });
         }
         const r = await evaluate(generativeRanker(gm, { beam: Number(opts.beam) }), split, opts.part as 'valid' | 'test', opts.limit ? { limit: Number(opts.limit) } : {});
         printResult({ bundle: dir, part: r.part, cases: r.cases, ...flatMetrics(r), seconds: Number(r.seconds.toFixed(2)) }, json);
