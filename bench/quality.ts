@@ -46,6 +46,8 @@ const MODEL_OPTIONS = [
   { flags: '--gap-buckets <n>', description: 'genrec time-gap embedding buckets (log-scale gaps between events; default 0 = off)' },
   { flags: '--eval-users <n>', description: 'genrec validation cases sampled per evaluation (default 3000)' },
   { flags: '--memory <mode>', description: 'genrec: memorised transitions mixed into the beam search: auto (β and reversed pairs chosen on validation, kept only if they beat the model alone; default), off (the model alone) or a fixed β > 0' },
+  { flags: '--memory-span <n>', description: 'genrec: how far after an item the memory counts successors (each step on weighs 0.8 of the one before); default: 1 or 10, whichever validates better' },
+  { flags: '--memory-rows <rows>', description: 'genrec: what the memory reads: counts, shares (each recent item\'s transitions as shares of its total) or auto (whichever validates better; default; a fixed β is counts unless shares is given)' },
   { flags: '--knn-recency <list>', description: 'item-kNN recency decays tried (default 0.8,0.5,0.3)' },
 ];
 

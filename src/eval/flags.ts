@@ -39,11 +39,11 @@ export function positiveOption(key: string, v: unknown): number | undefined {
 
 /** The model flags (option keys) that are sizes, rates or temperatures: 0 or less is a usage error. */
 const POSITIVE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'embStd', 'pairTemperature', 'codebookSize', 'maxCodeShare',
-  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery', 'members']);
+  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery', 'members', 'memorySpan']);
 
 /** The model flags that are counts: a fraction is a usage error (`--layers 2.5` would fail deep in graph building). */
 const WHOLE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'codebookSize', 'batchSize', 'beam', 'evalUsers', 'validLimit',
-  'patience', 'evalEvery', 'members', 'gapBuckets', 'relativeBuckets']);
+  'patience', 'evalEvery', 'members', 'gapBuckets', 'relativeBuckets', 'memorySpan']);
 
 /**
  * A `bench quality` model flag as a number: must be > 0 when it is a size, rate or temperature, and
@@ -67,6 +67,12 @@ export function memoryOption(v: unknown): 'auto' | 'off' | number {
   const x = Number(v);
   if (v === '' || v === null || typeof v === 'boolean' || !Number.isFinite(x) || !(x > 0)) throw flagError('memory', "'auto', 'off' or a β > 0", v, 'use --memory auto (β chosen on validation), off (the model alone) or e.g. --memory 100');
   return x;
+}
+
+/** The `--memory-rows` flag: the memory reads raw counts, shares of each recent item's total, or whichever validates better. */
+export function memoryRowsOption(v: unknown): 'counts' | 'shares' | 'auto' {
+  if (v !== 'counts' && v !== 'shares' && v !== 'auto') throw flagError('memory-rows', "'counts', 'shares' or 'auto'", v, 'use --memory-rows auto (chosen on validation), counts or shares');
+  return v;
 }
 
 /** The `--block` flag: the causal encoder's block. */

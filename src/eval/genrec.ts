@@ -12,11 +12,11 @@ import { tokenizeDataset, type DatasetEmbeddingOptions, type ItemEmbedder, type 
 import type { Generator, GeneratorConfig } from '../models/generator.js';
 import { TransitionTable } from '../models/transitions.js';
 import type { BundleMemory, RunDir, TrainLoopResult } from '../train/index.js';
-import { memberInfo, trainMembers, tuneMemory, validate, type GenrecMember, type MemberJob, type MemberTrainOptions, type MemoryTuning } from './members.js';
+import { memberInfo, trainMembers, tuneMemory, validate, type GenrecMember, type MemberJob, type MemberTrainOptions, type MemoryRows, type MemoryTuning } from './members.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { blockOption, generatorBoolOptions, memoryOption, modelNumberOption, windowsOption } from './flags.js';
+import { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, modelNumberOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -57,6 +57,10 @@ export interface GenrecOptions {
    * (the weight still swept); 'off' decodes with the model alone.
    */
   memory?: 'auto' | 'off' | number;
+  /** What the memory's rows hold: 'auto' (default: counts or shares, whichever validates better; counts with a fixed β), or one of them. */
+  memoryRows?: MemoryRows;
+  /** The memory table's span (1: the next item only); default: 1 or 10, whichever validates better. */
+  memorySpan?: number;
 }
 
 export interface GenrecFit {
@@ -113,11 +117,13 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   const first = members[0]!;
   let valid = first.result.bestMetrics, memory: BundleMemory | null = null, memoryTuning: MemoryTuning | null = null;
   if (o.memory !== 'off') {
-    const table = TransitionTable.fromTrainingPart(o.split);
-    memoryTuning = await tuneMemory(members.map((m) => m.model), table, jobs[0]!, typeof o.memory === 'number' ? { betas: [o.memory], force: true } : {});
+    // A fixed β is in one grid's units: counts unless shares are asked for.
+    const rows = typeof o.memory === 'number' && o.memoryRows !== 'shares' ? 'counts' : o.memoryRows ?? 'auto';
+    const fixed = typeof o.memory === 'number' ? { [rows === 'shares' ? 'shareBetas' : 'betas']: [o.memory], force: true } : {};
+    memoryTuning = await tuneMemory(members.map((m) => m.model), (span) => TransitionTable.fromTrainingPart(o.split, span), jobs[0]!, { rows, ...fixed, ...(o.memorySpan ? { spans: [o.memorySpan] } : {}) });
     valid = memoryTuning.metrics;
-    if (memoryTuning.options) memory = { table, options: memoryTuning.options };
-    log.info({ transitions: table.size, beta: memoryTuning.options?.beta ?? null, validNdcg10: valid['ndcg@10'], modelAlone: memoryTuning.modelMetrics['ndcg@10'], tried: memoryTuning.tried }, 'memorised transitions tuned');
+    if (memoryTuning.options) memory = { table: memoryTuning.table!, options: memoryTuning.options };
+    log.info({ transitions: memory?.table.size ?? 0, beta: memoryTuning.options?.beta ?? null, shares: memoryTuning.options?.shares ?? false, span: memoryTuning.options?.span ?? 1, validNdcg10: valid['ndcg@10'], modelAlone: memoryTuning.modelMetrics['ndcg@10'], tried: memoryTuning.tried }, 'memorised transitions tuned');
   } else if (members.length > 1) {
     valid = await validate(members.map((m) => m.model), jobs[0]!);
     log.info({ validNdcg10: valid['ndcg@10'], members: members.map((m) => m.result.bestMetric) }, 'ensemble validated');
@@ -163,6 +169,8 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
     ...(n('evalEvery') !== undefined ? { evalEvery: n('evalEvery')! } : {}),
     ...(n('members') !== undefined ? { members: n('members')! } : {}),
     ...(options.memory !== undefined ? { memory: memoryOption(options.memory) } : {}),
+    ...(options.memoryRows !== undefined ? { memoryRows: memoryRowsOption(options.memoryRows) } : {}),
+    ...(n('memorySpan') !== undefined ? { memorySpan: n('memorySpan')! } : {}),
   };
 }
 
@@ -179,7 +187,7 @@ export const genrec: ModelFactory = async (ctx) => {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
       epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
       collision_rate: fit.tokenizer.report.collisionRate, solo_pair_share: fit.tokenizer.report.soloPairShare,
-      memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memory ? { memory_reverse: fit.memory.options.reverse } : {}), ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
+      memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memory ? { memory_reverse: fit.memory.options.reverse, memory_rows: fit.memory.options.shares ? 'shares' : 'counts', memory_span: fit.memory.options.span ?? 1 } : {}), ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
       ...memberInfo(fit.members.map((m) => m.result)),
     },
   };

@@ -66,11 +66,12 @@ test('tuneMemory measures each β against the model alone on the same validation
   const inter = here.split.interactions;
   const table = TransitionTable.fromSequences(inter.items, inter.userOffsets, here.split.trainEnd, inter.numItems);
   assert.ok(table.size > 0);
-  const t = await tuneMemory(m.model, table, here, { betas: [0.5, 30], reverses: [0, 1] });
+  const t = await tuneMemory(m.model, () => table, here, { betas: [0.5, 30], reverses: [0, 1], rows: 'counts', spans: [1] });
   assert.deepEqual(t.modelMetrics, await validate(m.model, here), 'the model alone is measured as validate measures it');
   // Both weights at the middle β (30), then the other β at the better weight.
   const r = t.tried[1]!.ndcg10 > t.tried[0]!.ndcg10 ? 1 : 0;
   assert.deepEqual(t.tried.map((x) => `${x.reverse}/${x.beta}`), ['0/30', '1/30', `${r}/0.5`]);
+  assert.ok(t.tried.every((x) => !x.shares));
   const best = t.tried.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
   if (best.ndcg10 > t.modelMetrics['ndcg@10']!) {
     assert.equal(t.options?.beta, best.beta);
@@ -81,11 +82,26 @@ test('tuneMemory measures each β against the model alone on the same validation
   }
   assert.notEqual(t.tried[2]!.ndcg10, t.tried[r]!.ndcg10, 'β changes the ranking');
   // A grid holding the starting β starts there (not at its middle), then steps down and up.
-  const grid = await tuneMemory(m.model, table, here, { betas: [10, 30, 100, 300, 1000, 3000, 10000], reverses: [0] });
+  const grid = await tuneMemory(m.model, () => table, here, { betas: [10, 30, 100, 300, 1000, 3000, 10000], reverses: [0], rows: 'counts', spans: [1] });
   assert.equal(grid.tried[0]!.beta, MEMORY_START_BETA);
   assert.ok(grid.tried.length >= 3 && grid.tried.some((x) => x.beta < 100) && grid.tried.some((x) => x.beta > 100), 'one step each way at least');
   // Forced: a pair is kept even when the model alone validates better.
-  const forced = await tuneMemory(m.model, table, here, { betas: [1e-3], reverses: [0], force: true });
+  const forced = await tuneMemory(m.model, () => table, here, { betas: [1e-3], reverses: [0], force: true, rows: 'counts', spans: [1] });
   assert.deepEqual(forced.options, { beta: 1e-3, window: 3, decay: 0.5, reverse: 0 });
   assert.equal(forced.metrics['ndcg@10'], forced.tried[0]!.ndcg10);
+  // Auto: each grid's start with each weight, then β walked from the best start only, in its grid; then
+  // the wider table at the best setting.
+  const wide = TransitionTable.fromSequences(inter.items, inter.userOffsets, here.split.trainEnd, inter.numItems, 10);
+  const auto = await tuneMemory(m.model, (span) => (span === 1 ? table : wide), here, { betas: [30, 100], shareBetas: [1, 3, 10], reverses: [0, 1] });
+  const starts = auto.tried.slice(0, 4);
+  assert.deepEqual(starts.map((x) => `${x.shares}/${x.beta}/${x.reverse}/${x.span}`), ['false/100/0/1', 'false/100/1/1', 'true/3/0/1', 'true/3/1/1']);
+  const first = starts.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  const walked = auto.tried.slice(4), spanAt = walked.findIndex((x) => x.span === 10);
+  assert.ok(spanAt >= 0 && walked.every((x) => x.shares === first.shares && x.reverse === first.reverse), JSON.stringify(auto.tried));
+  assert.ok(walked.slice(0, spanAt).every((x) => x.span === 1), 'β is walked before the wider table is tried');
+  const top = auto.tried.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  if (top.ndcg10 > auto.modelMetrics['ndcg@10']!) {
+    assert.deepEqual([auto.options?.beta, auto.options?.shares ?? false, auto.options?.window, auto.options?.span ?? 1], [top.beta, top.shares, top.shares ? 10 : 3, top.span]);
+    assert.equal(auto.table, top.span === 1 ? table : wide, 'the kept table is the one the kept options read');
+  } else assert.equal(auto.table, null);
 });

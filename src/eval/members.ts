@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { GenrecError, type RuntimeOptions } from '../engine/index.js';
 import type { Split } from '../data/split.js';
 import { Generator, type GeneratorConfig } from '../models/generator.js';
-import { DEFAULT_MEMORY_DECAY, DEFAULT_MEMORY_WINDOW, type MemoryOptions, type TransitionTable } from '../models/transitions.js';
+import { DEFAULT_MEMORY_DECAY, DEFAULT_MEMORY_WINDOW, SHARES_MEMORY_DECAY, SHARES_MEMORY_WINDOW, type MemoryOptions, type TransitionTable } from '../models/transitions.js';
 import { RunDir, trainGenerator, type GeneratorTrainOptions, type TrainLoopResult } from '../train/index.js';
 import { GenerativeModel } from '../retrieval/generative.js';
 import { evaluate } from './harness.js';
@@ -95,8 +95,17 @@ async function validateModel(gm: GenerativeModel, j: ValidationJob): Promise<Rec
 export const MEMORY_BETAS = [10, 30, 100, 300, 1000, 3000, 10000];
 /** Where the search starts (the reversed weight is chosen there). */
 export const MEMORY_START_BETA = 100;
+/** β for shares (transitions.ts): in recent items' worth of evidence, not in transitions. */
+export const SHARE_BETAS = [0.1, 0.3, 1, 3, 10, 30, 100];
+export const SHARE_START_BETA = 3;
 /** Weights of the reversed transitions the sweep tries with each β: order kept, or either order alike. */
 export const MEMORY_REVERSE = [0, 1];
+
+/** Tables the sweep tries at its best setting: successors one item on, or up to 10 items on (SPAN_GAIN per step). */
+export const MEMORY_SPANS = [1, 10];
+
+/** How the memory reads its rows: raw counts, shares of each recent item's total, or whichever validates better. */
+export type MemoryRows = 'counts' | 'shares' | 'auto';
 
 export interface MemoryTuning {
   /** The settings that validated best, or null when the model alone did. */
@@ -105,43 +114,74 @@ export interface MemoryTuning {
   metrics: Record<string, number>;
   /** The model alone on the same users. */
   modelMetrics: Record<string, number>;
-  /** Validation NDCG@10 of each (β, reverse) tried. */
-  tried: { beta: number; reverse: number; ndcg10: number }[];
+  /** Validation NDCG@10 of each (rows, span, β, reverse) tried. */
+  tried: { shares: boolean; span: number; beta: number; reverse: number; ndcg10: number }[];
+  /** The table the kept options read (its span is theirs), or null with the model alone. */
+  table: TransitionTable | null;
 }
 
 /**
- * Picks β (from `betas`, ascending) and the reversed transitions' weight on the job's validation users (the
- * sample early stopping reads; the table counts the training part only, so no validation target is ever
- * in it), against the model alone, keeping the best NDCG@10 (seen items excluded), and the model alone
- * unless a setting beats it (or `force`: the best setting even then).
+ * Picks the rows (counts or shares), β (from each one's grid, ascending) and the reversed transitions'
+ * weight on the job's validation users (the sample early stopping reads; the table counts the training
+ * part only, so no validation target is ever in it), against the model alone, keeping the best NDCG@10
+ * (seen items excluded), and the model alone unless a setting beats it (or `force`: the best setting even then).
  */
-export async function tuneMemory(models: Generator | Generator[], table: TransitionTable, j: ValidationJob, o: { betas?: readonly number[]; reverses?: readonly number[]; force?: boolean } = {}): Promise<MemoryTuning> {
+export async function tuneMemory(models: Generator | Generator[], tableOf: (span: number) => TransitionTable, j: ValidationJob, o: { betas?: readonly number[]; shareBetas?: readonly number[]; reverses?: readonly number[]; spans?: readonly number[]; rows?: MemoryRows; force?: boolean } = {}): Promise<MemoryTuning> {
   const gm = await GenerativeModel.fromModule(models, j.codes, j.itemIds, j.runtime);
   try {
     const modelMetrics = await validateModel(gm, j);
-    let best: MemoryTuning = { options: null, metrics: modelMetrics, modelMetrics, tried: [] };
-    const betas = o.betas ?? MEMORY_BETAS, reverses = o.reverses ?? MEMORY_REVERSE;
-    const at = async (i: number, reverse: number): Promise<number> => {
-      const options = { beta: betas[i]!, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY, reverse };
+    let best: MemoryTuning = { options: null, metrics: modelMetrics, modelMetrics, tried: [], table: null };
+    const reverses = o.reverses ?? MEMORY_REVERSE, spans = o.spans ?? MEMORY_SPANS;
+    const tables = new Map<number, TransitionTable>();
+    const tableWith = (span: number) => { let t = tables.get(span); if (!t) tables.set(span, (t = tableOf(span))); return t; };
+    const grids = {
+      counts: { shares: false, betas: o.betas ?? MEMORY_BETAS, start: MEMORY_START_BETA, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY },
+      shares: { shares: true, betas: o.shareBetas ?? SHARE_BETAS, start: SHARE_START_BETA, window: SHARES_MEMORY_WINDOW, decay: SHARES_MEMORY_DECAY },
+    };
+    type Grid = typeof grids.counts;
+    let span = spans[0]!;
+    const at = async (g: Grid, i: number, reverse: number): Promise<number> => {
+      const options: MemoryOptions = { beta: g.betas[i]!, window: g.window, decay: g.decay, reverse, ...(g.shares ? { shares: true } : {}), ...(span > 1 ? { span } : {}) };
+      const table = tableWith(span);
       gm.setMemory({ table, options });
       const metrics = await validateModel(gm, j), ndcg10 = metrics['ndcg@10']!;
-      best.tried.push({ beta: options.beta, reverse, ndcg10 });
-      if (ndcg10 > best.metrics['ndcg@10']! || (o.force && !best.options)) best = { ...best, options, metrics };
+      best.tried.push({ shares: g.shares, span, beta: options.beta, reverse, ndcg10 });
+      if (ndcg10 > best.metrics['ndcg@10']! || (o.force && !best.options)) best = { ...best, options, metrics, table };
       return ndcg10;
     };
-    // A coordinate search (each validation pass costs a full beam search over the sampled users): the
-    // reversed weight at the starting β (the middle one of a grid without it), then β stepped from there
-    // while NDCG@10 rises (unimodal in every sweep of sections 27 and 28).
-    const mid = betas.includes(MEMORY_START_BETA) ? betas.indexOf(MEMORY_START_BETA) : betas.length >> 1;
-    let reverse = reverses[0]!, here = -Infinity;
-    for (const r of reverses) { const x = await at(mid, r); if (x > here) { here = x; reverse = r; } }
-    for (const step of [-1, 1]) {
-      let edge = here;
-      for (let i = mid + step; i >= 0 && i < betas.length; i += step) {
-        const x = await at(i, reverse);
-        if (!(x > edge)) break;
-        edge = x;
+    // A coordinate search (each validation pass costs a full beam search over the sampled users): each
+    // grid's starting β (the middle one of a grid without it) with each reversed weight (counts and
+    // shares prefer different ones: ml-1m, section 29), then β stepped from the best start while
+    // NDCG@10 rises (unimodal in every sweep of sections 27–29).
+    const mid = (g: Grid) => g.betas.includes(g.start) ? g.betas.indexOf(g.start) : g.betas.length >> 1;
+    const rows = o.rows ?? 'auto';
+    const order: Grid[] = rows === 'auto' ? [grids.counts, grids.shares] : [grids[rows]];
+    let reverse = reverses[0]!, here = -Infinity, grid = order[0]!;
+    for (const g of order) {
+      for (const r of reverses) { const x = await at(g, mid(g), r); if (x > here) { here = x; reverse = r; grid = g; } }
+    }
+    const walk = async (from: number, score: number): Promise<[number, number]> => {
+      let top = from, topScore = score;
+      for (const step of [-1, 1]) {
+        let edge = score;
+        for (let i = from + step; i >= 0 && i < grid.betas.length; i += step) {
+          const x = await at(grid, i, reverse);
+          if (!(x > edge)) break;
+          edge = x;
+          if (x > topScore) { top = i; topScore = x; }
+        }
       }
+      return [top, topScore];
+    };
+    let [beta, score] = await walk(mid(grid), here);
+    // Then the wider tables at the best setting, β walked again around it when one does better (a
+    // counts table with a span holds larger counts, so its β moves).
+    for (const s of spans.slice(1)) {
+      const base = span;
+      span = s;
+      const x = await at(grid, beta, reverse);
+      if (x > score) [beta, score] = await walk(beta, x);
+      else span = base;
     }
     return best;
   } finally {

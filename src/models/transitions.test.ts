@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GenrecError } from '../engine/index.js';
 import { PrefixTrie } from '../tokenizer/index.js';
-import { TransitionTable } from './transitions.js';
+import { SPAN_GAIN, TransitionTable } from './transitions.js';
 
 // Two users over 4 items; ends stop before each user's last two events (validation and test targets).
 const items = Int32Array.from([0, 1, 2, 1, 3, /* u1 */ 1, 2, 1, 2, 0, 3]);
@@ -17,6 +17,21 @@ test('transitions count consecutive training events only, per (item, next item)'
   assert.deepEqual(Object.fromEntries(pairs), { '0>1': 1, '1>2': 3, '2>1': 1 });
   assert.equal(t.size, 3);
   assert.equal(t.numItems, 4);
+});
+
+test('with a span, items further on count as successors too, each step weighing SPAN_GAIN of the one before', () => {
+  const t = TransitionTable.fromSequences(items, offsets, ends, 4, 3);
+  const pairs = new Map<string, number>();
+  for (let a = 0; a < 4; a++) for (let i = t.start[a]!; i < t.start[a + 1]!; i++) pairs.set(`${a}>${t.next[i]}`, t.count[i]!);
+  // u0 trains on 0 1 2; u1 on 1 2 1 2. One step on weighs 1, two 0.8, three 0.64; nothing past `ends`.
+  const g = SPAN_GAIN, f = (x: number) => Math.fround(x);
+  assert.deepEqual(Object.fromEntries(pairs), { '0>1': 1, '0>2': f(g), '1>2': f(3 + g * g), '1>1': f(g), '2>1': 1, '2>2': f(g) });
+  assert.equal(t.span, 3);
+  // Span 1 is the plain table, and the arrays round-trip with their span.
+  const plain = TransitionTable.fromSequences(items, offsets, ends, 4, 1);
+  assert.deepEqual([plain.next, plain.count], [TransitionTable.fromSequences(items, offsets, ends, 4).next, TransitionTable.fromSequences(items, offsets, ends, 4).count]);
+  const a = t.toArrays();
+  assert.equal(TransitionTable.fromArrays(a.start, a.next, a.count, 3).span, 3);
 });
 
 test('prefix mass sums the recent items\' successors below each trie node, decayed by recency', () => {
@@ -38,6 +53,26 @@ test('prefix mass sums the recent items\' successors below each trie node, decay
   assert.equal(r[0]!.get(0), 3 + 0.25 + 0.25);
   assert.equal(r[2]!.get(trie.itemLeaf[0]!), 0.25);
   assert.equal(r[2]!.get(trie.itemLeaf[2]!), 3.25);
+});
+
+test('with shares, each recent item\'s transitions weigh as fractions of its own total (live ones included)', () => {
+  const t = TransitionTable.fromSequences(items, offsets, ends, 4);
+  const trie = PrefixTrie.build(Int32Array.from([0, 0, 0, 1, 1, 0, 1, 1]), 4, 2, [2, 2]);
+  // Item 1 went to 2 three times: share 1; item 0 once to 1: share 1, at weight 0.5. Counts would give 3 and 0.5.
+  const m = t.prefixMass(trie, [1, 0], { decay: 0.5, reverse: 0, shares: true });
+  assert.equal(m[0]!.get(0), 1.5);
+  assert.equal(m[2]!.get(trie.itemLeaf[2]!), 1);
+  assert.equal(m[2]!.get(trie.itemLeaf[1]!), 0.5);
+  // Read both ways, item 1's total is 3 out + 2 in (0 → 1, 2 → 1): item 2 holds (3 + 1) / 5, item 0 1 / 5.
+  const r = t.prefixMass(trie, [1], { decay: 0.5, reverse: 1, shares: true });
+  assert.ok(Math.abs(r[2]!.get(trie.itemLeaf[2]!)! - 0.8) < 1e-12 && Math.abs(r[2]!.get(trie.itemLeaf[0]!)! - 0.2) < 1e-12);
+  assert.ok(Math.abs(r[0]!.get(0)! - 1) < 1e-12);
+  // A live transition joins the row's total: 1 → 3 once makes item 2's share 3/4.
+  t.add(1, 3);
+  const l = t.prefixMass(trie, [1], { decay: 0.5, reverse: 0, shares: true });
+  assert.deepEqual([l[2]!.get(trie.itemLeaf[2]!), l[2]!.get(trie.itemLeaf[3]!), l[0]!.get(0)], [0.75, 0.25, 1]);
+  // An item without transitions adds nothing (no division by zero).
+  assert.equal(t.prefixMass(trie, [3], { decay: 0.5, reverse: 0, shares: true })[0]!.size, 0);
 });
 
 test('a table round-trips through its arrays, and malformed arrays are a coded bundle error', () => {

@@ -1,7 +1,8 @@
 /**
- * Memorised transitions: how often item b directly followed item a in the training sequences, as a
- * sparse table (CSR). The generator generalises over semantic IDs, and in doing so it blurs pairs that
- * users consume together almost deterministically: on amazon-scientific it ranked first only 58% of the
+ * Memorised transitions: how often item b directly followed item a in the training sequences (or came
+ * within `span` items after it, nearer ones weighing more), as a sparse table (CSR). The generator
+ * generalises over semantic IDs, and in doing so it blurs pairs that users consume together almost
+ * deterministically: on amazon-scientific it ranked first only 58% of the
  * test targets that had followed the user's last item 5+ times in training, where item-kNN ranked 97%
  * (docs/results.md, section 26). The beam search therefore mixes the model with these counts — Wide &
  * Deep's memorisation, done as a Dirichlet-smoothed cache (kNN-LM-style interpolation):
@@ -13,6 +14,12 @@
  * amazon-scientific 70 of 71 such pairs were also seen reversed); N is their total, and β (tuned on
  * validation) says how many observed transitions outweigh the model. A user whose recent items were never
  * followed or preceded in training gets exactly the model's distribution.
+ *
+ * With `shares`, each recent item's transitions count as shares of one (n(a → b) / N(a)): on ml-1m a
+ * popular last item has hundreds of successors and its raw counts drown both the model and the user's
+ * other recent items, while its successors' shares are what predicts (a count-only ranker on ml-1m's
+ * validation: NDCG@10 0.124 with counts, 0.133 with shares over 10 recent items; docs/results.md section 29).
+ * β is then in recent items' worth of evidence, so it has its own grid.
  *
  * A server adds the transitions its live events make (`add`) on top of the trained table, so a pair that
  * starts happening after training — new items included — is memorised at once, until the next bundle.
@@ -30,10 +37,19 @@ export interface MemoryOptions {
   decay: number;
   /** Weight of an item's predecessors (b → a read as a → b) against its successors; 0 = order kept. */
   reverse: number;
+  /** Each recent item's transitions as shares of its total (true) or raw counts (false, or absent: bundles before it). */
+  shares?: boolean;
+  /** How far after an item its table counts successors (the table's `span`; absent: 1). */
+  span?: number;
 }
 
 export const DEFAULT_MEMORY_WINDOW = 3;
 export const DEFAULT_MEMORY_DECAY = 0.5;
+/** Shares read further back: a popular item's row no longer drowns the older ones (section 29's probe). */
+export const SHARES_MEMORY_WINDOW = 10;
+export const SHARES_MEMORY_DECAY = 0.8;
+/** Weight of an item d places later as a successor: SPAN_GAIN^(d−1) (tables with span > 1). */
+export const SPAN_GAIN = 0.8;
 
 type Row = Map<number, number>;
 
@@ -51,42 +67,54 @@ export class TransitionTable {
     readonly start: Int32Array,
     readonly next: Int32Array,
     readonly count: Float32Array,
+    /** How far after an item a transition reaches (1: the next item only). */
+    readonly span = 1,
   ) {}
 
   /**
    * From users' sequences: user u's events are items[offsets[u] .. ends[u]-1] in time order (`ends`
-   * stops at the training part, so validation and test targets are never counted).
+   * stops at the training part, so validation and test targets are never counted). With `span` > 1, an
+   * item d places after a counts as an a → b transition weighing SPAN_GAIN^(d−1) (ml-1m's ratings of one
+   * sitting come in no real order, so the next item alone is a noisy successor; docs/results.md section 29).
    */
-  static fromSequences(items: Int32Array, offsets: ArrayLike<number>, ends: ArrayLike<number>, numItems: number): TransitionTable {
-    const pairs = new Map<number, number>();
+  static fromSequences(items: Int32Array, offsets: ArrayLike<number>, ends: ArrayLike<number>, numItems: number, span = 1): TransitionTable {
+    // Each item's occurrences as a source (position, and where its user's sequence ends), grouped by
+    // item, so each row is summed in one dense scratch array: no hash map over millions of pairs.
+    const at = new Int32Array(numItems + 1);
+    for (let u = 0; u < ends.length; u++) for (let k = offsets[u]!; k + 1 < ends[u]!; k++) at[items[k]! + 1]!++;
+    for (let a = 0; a < numItems; a++) at[a + 1]! += at[a]!;
+    const pos = new Int32Array(at[numItems]!), stop = new Int32Array(pos.length), fill = at.slice(0, numItems);
     for (let u = 0; u < ends.length; u++) {
-      for (let k = offsets[u]!; k + 1 < ends[u]!; k++) {
-        const a = items[k]!, b = items[k + 1]!;
-        const key = a * numItems + b;
-        pairs.set(key, (pairs.get(key) ?? 0) + 1);
-      }
+      for (let k = offsets[u]!; k + 1 < ends[u]!; k++) { const i = fill[items[k]!]!++; pos[i] = k; stop[i] = ends[u]!; }
     }
-    const keys = Float64Array.from(pairs.keys()).sort();
-    const start = new Int32Array(numItems + 1), next = new Int32Array(keys.length), count = new Float32Array(keys.length);
-    keys.forEach((key, i) => {
-      const a = Math.floor(key / numItems);
-      start[a + 1]!++;
-      next[i] = key - a * numItems;
-      count[i] = pairs.get(key)!;
-    });
-    for (let a = 0; a < numItems; a++) start[a + 1]! += start[a]!;
-    return new TransitionTable(numItems, start, next, count);
+    const weight = Float64Array.from({ length: span }, (_, d) => SPAN_GAIN ** d);
+    const scratch = new Float64Array(numItems), touched: number[] = [], next: number[] = [], count: number[] = [];
+    const start = new Int32Array(numItems + 1);
+    for (let a = 0; a < numItems; a++) {
+      for (let i = at[a]!; i < at[a + 1]!; i++) {
+        for (let d = 1, k = pos[i]!; d <= span && k + d < stop[i]!; d++) {
+          const b = items[k + d]!;
+          if (scratch[b] === 0) touched.push(b);
+          scratch[b]! += weight[d - 1]!;
+        }
+      }
+      touched.sort((x, y) => x - y);
+      for (const b of touched) { next.push(b); count.push(scratch[b]!); scratch[b] = 0; }
+      touched.length = 0;
+      start[a + 1] = next.length;
+    }
+    return new TransitionTable(numItems, start, Int32Array.from(next), Float32Array.from(count), span);
   }
 
   /** The training part of a split (what validation may read: no held-out target is in it). */
-  static fromTrainingPart(split: Pick<Split, 'interactions' | 'trainEnd'>): TransitionTable {
+  static fromTrainingPart(split: Pick<Split, 'interactions' | 'trainEnd'>, span = 1): TransitionTable {
     const x = split.interactions;
-    return TransitionTable.fromSequences(x.items, x.userOffsets, split.trainEnd, x.numItems);
+    return TransitionTable.fromSequences(x.items, x.userOffsets, split.trainEnd, x.numItems, span);
   }
 
   /** Every transition of the interactions (what a served model remembers). */
-  static fromAll(x: Pick<Interactions, 'items' | 'userOffsets' | 'numItems'>): TransitionTable {
-    return TransitionTable.fromSequences(x.items, x.userOffsets, x.userOffsets.subarray(1), x.numItems);
+  static fromAll(x: Pick<Interactions, 'items' | 'userOffsets' | 'numItems'>, span = 1): TransitionTable {
+    return TransitionTable.fromSequences(x.items, x.userOffsets, x.userOffsets.subarray(1), x.numItems, span);
   }
 
   /** How many distinct (a, b) transitions the trained table holds (live ones not included). */
@@ -96,15 +124,17 @@ export class TransitionTable {
   liveCount = 0;
 
   /**
-   * Count a transition seen after training (a live event): b directly followed a. Any item ids ≥ 0. A
-   * negative c takes live counts back (a deleted user's events); trained counts are never touched.
+   * Count a transition seen after training (a live event): b followed a, weighing c (SPAN_GAIN^(d−1) for
+   * b d events on). Any item ids ≥ 0. A negative c takes live counts back (a deleted user's events);
+   * trained counts are never touched.
    */
   add(a: number, b: number, c = 1): void {
     if (!(a >= 0 && b >= 0 && c !== 0)) return;
     const bump = (m: Map<number, Row>, x: number, y: number): number => {
       let row = m.get(x);
       if (!row) m.set(x, (row = new Map()));
-      const was = row.get(y) ?? 0, now = Math.max(0, was + c);
+      // Weights below 1e-6 are what fractional weights taken back leave in rounding: gone.
+      const was = row.get(y) ?? 0, now = was + c > 1e-6 ? was + c : 0;
       if (now > 0) row.set(y, now); else { row.delete(y); if (!row.size) m.delete(x); }
       return now - was;
     };
@@ -112,7 +142,7 @@ export class TransitionTable {
     bump(this.livePrev, b, a);
   }
 
-  /** How often b directly followed a (trained and live counts). */
+  /** How often b followed a (trained and live counts; weighted by distance with a span above 1). */
   times(a: number, b: number): number {
     let n = this.liveNext.get(a)?.get(b) ?? 0;
     if (a >= 0 && a < this.numItems) {
@@ -131,7 +161,7 @@ export class TransitionTable {
    * The successor mass below each trie node, per depth (sparse), for a user whose most recent items are
    * `recent` (most recent first): what the beam search reads. Empty maps when none of them has successors.
    */
-  prefixMass(trie: PrefixTrie, recent: ArrayLike<number>, o: Pick<MemoryOptions, 'decay' | 'reverse'>): Map<number, number>[] {
+  prefixMass(trie: PrefixTrie, recent: ArrayLike<number>, o: Pick<MemoryOptions, 'decay' | 'reverse' | 'shares'>): Map<number, number>[] {
     const D = trie.depth;
     const out: Map<number, number>[] = Array.from({ length: D + 1 }, () => new Map());
     const add = (b: number, c: number) => {
@@ -143,9 +173,15 @@ export class TransitionTable {
       }
     };
     const before = o.reverse > 0 ? this.predecessors() : null;
-    for (let w = 0, wt = 1; w < recent.length; w++, wt *= o.decay) {
+    for (let w = 0, weight = 1; w < recent.length; w++, weight *= o.decay) {
       const a = recent[w]!;
       if (a < 0) continue;
+      let wt = weight;
+      if (o.shares) {
+        const total = this.rowTotal(a, o.reverse);
+        if (!(total > 0)) continue;
+        wt /= total;
+      }
       if (a < this.numItems) {
         for (let i = this.start[a]!; i < this.start[a + 1]!; i++) add(this.next[i]!, this.count[i]! * wt);
         if (before) for (let i = before.start[a]!; i < before.start[a + 1]!; i++) add(before.prev[i]!, before.count[i]! * wt * o.reverse);
@@ -154,6 +190,23 @@ export class TransitionTable {
       if (o.reverse > 0) this.livePrev.get(a)?.forEach((c, b) => add(b, c * wt * o.reverse));
     }
     return out;
+  }
+
+  /** Item a's transitions out (trained and live), plus `reverse` × those into it. */
+  private rowTotal(a: number, reverse: number): number {
+    let n = 0;
+    if (a < this.numItems) for (let i = this.start[a]!; i < this.start[a + 1]!; i++) n += this.count[i]!;
+    this.liveNext.get(a)?.forEach((c) => { n += c; });
+    if (reverse > 0) {
+      let p = 0;
+      if (a < this.numItems) {
+        const before = this.predecessors();
+        for (let i = before.start[a]!; i < before.start[a + 1]!; i++) p += before.count[i]!;
+      }
+      this.livePrev.get(a)?.forEach((c) => { p += c; });
+      n += reverse * p;
+    }
+    return n;
   }
 
   /** The table transposed: for each item, the items that preceded it and how often. */
@@ -178,12 +231,12 @@ export class TransitionTable {
     return { start: this.start, next: this.next, count: this.count };
   }
 
-  static fromArrays(start: Int32Array, next: Int32Array, count: Float32Array): TransitionTable {
+  static fromArrays(start: Int32Array, next: Int32Array, count: Float32Array, span = 1): TransitionTable {
     const n = start.length - 1, nnz = next.length;
     let ok = n >= 0 && count.length === nnz && start[0] === 0 && start[n] === nnz;
     for (let a = 0; ok && a < n; a++) ok = start[a]! <= start[a + 1]!;
     for (let i = 0; ok && i < nnz; i++) ok = next[i]! >= 0 && next[i]! < n && count[i]! > 0;
     if (!ok) throw new GenrecError('GENREC_E_BUNDLE', 'the transition table is malformed (offsets out of order or successors out of range)', 'the bundle is damaged: train it again');
-    return new TransitionTable(n, start, next, count);
+    return new TransitionTable(n, start, next, count, span);
   }
 }

@@ -86,10 +86,12 @@ test('memorised transitions ride in the bundle and lift a memorised successor fo
   assert.deepEqual(gm.explain(50, [3, 10]).followed, [{ item: 10, times: 8 }], 'the why names the memorised transition');
   assert.deepEqual(gm.explain(toyNext(10), [3, 10]).followed, []);
   // Live transitions (a server's events after training) count from the next search on: 20 → 60 nine times.
-  gm.addTransitions(Int32Array.from(Array.from({ length: 9 }, () => [20, 60]).flat()));
+  gm.addTransitions(Int32Array.from(Array.from({ length: 9 }, () => [20, 60, 1]).flat()));
+  gm.addTransitions(Int32Array.from([20, 61, 2])); // further back than this table's span (1): not counted
   const live = await gm.recommend({ users: 2, items }, { k: 5, beam: 10 });
   assert.equal(live.items[5], 60);
   assert.deepEqual(gm.explain(60, [20]).followed, [{ item: 20, times: 9 }]);
+  assert.deepEqual(gm.explain(61, [20]).followed, []);
   gm.setMemory(null);
   assert.equal(gm.memoryOptions, null);
   assert.deepEqual(Array.from((await gm.recommend({ users: 2, items }, { k: 5, beam: 10 })).items), Array.from(alone.items));

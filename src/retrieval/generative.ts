@@ -9,7 +9,7 @@
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
-import type { MemoryOptions } from '../models/transitions.js';
+import { SPAN_GAIN, type MemoryOptions } from '../models/transitions.js';
 import { readBundle, requireSameConfig, type BundleManifest, type BundleMemory, type MemberGraphs } from '../train/bundle.js';
 import { beamSearch, type BeamPrior, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -138,14 +138,17 @@ export class GenerativeModel {
   }
 
   /**
-   * Transitions seen after training (a live event: item b directly followed item a), as pairs
-   * [a0, b0, a1, b1, ...] of dense ids: memorised from the next search on (sign −1 forgets them again).
-   * Without memory, nothing.
+   * Transitions seen after training (a live event: item b came d positive events after item a), as
+   * triples [a0, b0, d0, a1, ...] of dense ids: memorised from the next search on, weighing SPAN_GAIN^(d−1)
+   * as in training (sign −1 forgets them again). Without memory, or past the table's span, nothing.
    */
-  addTransitions(pairs: ArrayLike<number>, sign: 1 | -1 = 1): void {
+  addTransitions(triples: ArrayLike<number>, sign: 1 | -1 = 1): void {
     const t = this.memory?.table;
     if (!t) return;
-    for (let i = 0; i + 1 < pairs.length; i += 2) t.add(pairs[i]!, pairs[i + 1]!, sign);
+    for (let i = 0; i + 2 < triples.length; i += 3) {
+      const d = triples[i + 2]!;
+      if (d >= 1 && d <= t.span) t.add(triples[i]!, triples[i + 1]!, sign * SPAN_GAIN ** (d - 1));
+    }
   }
 
   /** The memorised transitions' search settings, or null when the model decodes alone. */
@@ -359,8 +362,8 @@ export class GenerativeModel {
   /**
    * Why an item was recommended: the history items whose semantic ID shares the longest prefix with
    * it (most recent first), and that prefix; with memory, also the recent history items it was memorised
-   * after (`followed`, most recent first, with how often it directly followed them — or, when the model
-   * reads pairs both ways, preceded them).
+   * after (`followed`, most recent first, with how often it followed them — weighted by distance when
+   * the table spans more than the next item — or, when the model reads pairs both ways, preceded them).
    */
   explain(item: number, history: ArrayLike<number>, max = 3): { items: number[]; sharedPrefix: number[]; followed: Array<{ item: number; times: number }> } {
     const followed: Array<{ item: number; times: number }> = [];

@@ -56,13 +56,13 @@ export async function installToyBundle(dataDir: string, version = 1): Promise<vo
  * empty trained table (the server's live events fill it) with these settings, and `lastEventAt` as the
  * newest training event.
  */
-export async function installToyMemoryBundle(dataDir: string, o: { beta: number; reverse?: number; lastEventAt?: number | null }): Promise<string> {
+export async function installToyMemoryBundle(dataDir: string, o: { beta: number; reverse?: number; span?: number; lastEventAt?: number | null }): Promise<string> {
   const { model } = await (toyModel ??= trainToyGenerator('causal', 300, 1));
-  const table = TransitionTable.fromSequences(new Int32Array(0), [], [], TOY.items);
+  const span = o.span ?? 1, table = TransitionTable.fromSequences(new Int32Array(0), [], [], TOY.items, span);
   return writeBundle(join(dataDir, 'models'), {
     model, codes: toyCodes(), itemIds: Array.from({ length: TOY.items }, (_, i) => toyItemId(i)), tokenizer: { version: 1 },
     data: { label: 'toy', users: 0, items: TOY.items, events: 0, ...(o.lastEventAt !== undefined ? { lastEventAt: o.lastEventAt } : {}) },
-    memory: { table, options: { beta: o.beta, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY, reverse: o.reverse ?? 0 } },
+    memory: { table, options: { beta: o.beta, window: DEFAULT_MEMORY_WINDOW, decay: DEFAULT_MEMORY_DECAY, reverse: o.reverse ?? 0, ...(span > 1 ? { span } : {}) } },
   });
 }
 

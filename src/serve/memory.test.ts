@@ -81,3 +81,19 @@ test('serve: a bundle that does not record its data\'s last event time replays n
   await post(s, '/api/feedback', pairs(toyItemId(3), toyItemId(9), 2, 'n'));
   assert.equal(s.host.current!.transitionsSent, 2, 'live events still count');
 });
+
+test('serve: a bundle whose table spans two events memorises each live event after the two before it, the further one weighing 0.8', { timeout: 60_000 }, async (t) => {
+  const dataDir = await toyDataDir({ users: 20, model: false });
+  await installToyMemoryBundle(dataDir, { beta: 0.5, span: 2 });
+  const s = await startServer({ dataDir, port: 0, flushIntervalMs: 0, watchModelsMs: 0, batchWaitMs: 1 });
+  t.after(() => s.close());
+  const a = 10, y = 33, x = 77;
+  assert.ok(![y, x].includes(toyNext(a)));
+  // Six new users go a → y → x: a → y and y → x one event on, a → x two on.
+  await post(s, '/api/feedback', Array.from({ length: 6 }, (_, u) => [a, y, x].map((i, k) => ({ FeedbackType: 'view', UserId: `s${u}`, ItemId: toyItemId(i), Timestamp: T0 + 20_000 + 10 * u + k }))).flat());
+  assert.equal(s.host.current!.transitionsSent, 6 * 3);
+  const r = (await post(s, '/api/session/recommend?n=3', [toyItemId(a)])) as { Items: Array<{ ItemId: string; Why: { Followed: Array<{ ItemId: string; Times: number }> } }> };
+  assert.deepEqual(r.Items.map((i) => i.ItemId), [toyItemId(y), toyItemId(x), toyItemId(toyNext(a))], 'y (6) before x (6 × 0.8) before the model\'s own choice');
+  assert.deepEqual(r.Items[0]!.Why.Followed, [{ ItemId: toyItemId(a), Times: 6 }]);
+  assert.ok(Math.abs(r.Items[1]!.Why.Followed[0]!.Times - 4.8) < 1e-5, JSON.stringify(r.Items[1]!.Why));
+});

@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const L = model.config.codeSizes.length;
   const codes = new Int32Array(model.items * L);
   for (let i = 0; i < model.items; i++) codes.set(model.codeOf(i), i * L);
-  port.postMessage({ op: 'loaded', version: model.version, itemIds: model.itemIds, codes, codeSizes: model.config.codeSizes, maxLen: model.maxLen, memory: model.memoryOptions !== null } satisfies FromWorker, [codes.buffer]);
+  port.postMessage({ op: 'loaded', version: model.version, itemIds: model.itemIds, codes, codeSizes: model.config.codeSizes, maxLen: model.maxLen, memorySpan: model.memoryOptions ? model.memoryOptions.span ?? 1 : 0 } satisfies FromWorker, [codes.buffer]);
 
   let chain: Promise<void> = Promise.resolve();
   port.on('message', (m: ToWorker) => {

@@ -105,8 +105,8 @@ export class LoadedModel {
     readonly codeSizes: number[], readonly maxLen: number, private readonly slots: Slot[], private readonly o: Required<HostOptions>,
     /** The bundle's tokenizer file (codes new items like training did), or null: the overlap fallback. */
     readonly tokenizerFile: string | null,
-    /** The bundle decodes with memorised transitions (live ones are then sent to its workers). */
-    readonly memory: boolean,
+    /** The span of the bundle's memorised transitions (live ones are then sent to its workers), 0 without memory. */
+    readonly memorySpan: number,
     /**
      * The bundle's newest training event (seconds; null: its data had no times; undefined: not recorded).
      * Live transitions into later events are what its table lacks.
@@ -155,7 +155,7 @@ export class LoadedModel {
       const at = manifest.data.lastEventAt;
       if (at === null || typeof at === 'number') lastEventAt = at;
     } catch { /* the workers read it already; without it there is no tokenizer to use */ }
-    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o, tokenizerFile, first!.memory, lastEventAt);
+    const m = new LoadedModel(dir, first!.version, first!.itemIds, first!.codes, first!.codeSizes, first!.maxLen, slots, o, tokenizerFile, first!.memorySpan, lastEventAt);
     m.onBatch = onBatch;
     return m;
   }
@@ -267,13 +267,13 @@ export class LoadedModel {
   }
 
   /**
-   * Live transitions (state ids, [from0, to0, ...]) for the workers' memory. A pair waits here while one
-   * of its items waits for a code, and is sent (after that item's `add`: messages keep their order)
-   * once both are mapped; a pair with an item the coder refused is dropped.
+   * Live transitions (state ids, [from0, to0, distance0, ...]) for the workers' memory. A transition
+   * waits here while one of its items waits for a code, and is sent (after that item's `add`: messages
+   * keep their order) once both are mapped; one with an item the coder refused is dropped.
    */
-  addTransitions(pairs: ArrayLike<number>): void {
-    if (!this.memory || this.retired) return;
-    for (let i = 0; i + 1 < pairs.length; i += 2) this.waitingPairs.push(pairs[i]!, pairs[i + 1]!);
+  addTransitions(triples: ArrayLike<number>): void {
+    if (!this.memorySpan || this.retired) return;
+    for (let i = 0; i + 2 < triples.length; i += 3) this.waiting.push(triples[i]!, triples[i + 1]!, triples[i + 2]!);
     // One message per batch of events, not per event: sent at the end of this task, or before the next
     // generator run is dispatched, whichever comes first.
     if (!this.flushQueued) { this.flushQueued = true; queueMicrotask(() => this.flushTransitions()); }
@@ -281,56 +281,57 @@ export class LoadedModel {
 
   private flushQueued = false;
 
-  private waitingPairs: number[] = [];
+  private waiting: number[] = [];
   /** Live transitions sent to the workers (metrics and tests). */
   transitionsSent = 0;
 
   private flushTransitions(): void {
     this.flushQueued = false;
-    if (!this.waitingPairs.length || this.retired) return;
+    if (!this.waiting.length || this.retired) return;
     const ready: number[] = [], still: number[] = [];
     const waits = (s: number) => s >= this.mappedUpTo || this.pending.has(s);
-    for (let i = 0; i < this.waitingPairs.length; i += 2) {
-      const a = this.waitingPairs[i]!, b = this.waitingPairs[i + 1]!, ma = this.modelOf(a), mb = this.modelOf(b);
-      if (ma >= 0 && mb >= 0) ready.push(ma, mb);
-      else if ((ma >= 0 || waits(a)) && (mb >= 0 || waits(b))) still.push(a, b);
+    for (let i = 0; i < this.waiting.length; i += 3) {
+      const a = this.waiting[i]!, b = this.waiting[i + 1]!, d = this.waiting[i + 2]!, ma = this.modelOf(a), mb = this.modelOf(b);
+      if (ma >= 0 && mb >= 0) ready.push(ma, mb, d);
+      else if ((ma >= 0 || waits(a)) && (mb >= 0 || waits(b))) still.push(a, b, d);
     }
-    this.waitingPairs = still;
+    this.waiting = still;
     if (!ready.length) return;
-    this.postPairs(ready, 1);
+    this.postTransitions(ready, 1);
   }
 
-  private postPairs(modelPairs: number[], sign: 1 | -1): void {
-    const msg = { op: 'pairs', pairs: Int32Array.from(modelPairs), sign } satisfies ToWorker;
+  private postTransitions(modelTriples: number[], sign: 1 | -1): void {
+    const msg = { op: 'pairs', pairs: Int32Array.from(modelTriples), sign } satisfies ToWorker;
     for (const slot of this.slots) slot.worker.postMessage(msg);
-    this.transitionsSent += sign * modelPairs.length / 2;
+    this.transitionsSent += sign * modelTriples.length / 3;
   }
 
   /** Live transitions replay from the state only when the bundle says where its data ends. */
-  private get replays(): boolean { return this.memory && this.lastEventAt !== undefined; }
+  private get replays(): boolean { return this.memorySpan > 0 && this.lastEventAt !== undefined; }
 
   /** Send every transition the state has past the bundle's data (on load, before the model serves). */
   catchUp(state: OnlineState): void {
-    if (this.replays) this.addTransitions(state.transitionsAfter(this.lastEventAt!));
+    if (this.replays) this.addTransitions(state.transitionsAfter(this.lastEventAt!, this.memorySpan));
   }
 
   /**
-   * A deleted user's live transitions leave the workers' memory; pairs still waiting for a code are
+   * A deleted user's live transitions leave the workers' memory; those still waiting for a code are
    * dropped instead. What the bundle's own table learnt from the user stays until retraining, as the
    * model's weights do.
    */
   forgetUser(state: OnlineState, u: number): void {
     if (!this.replays || this.retired) return;
-    const pairs = state.transitionsAfter(this.lastEventAt!, u);
+    const mine = state.transitionsAfter(this.lastEventAt!, this.memorySpan, u);
     const sent: number[] = [];
-    for (let i = 0; i + 1 < pairs.length; i += 2) {
-      const a = pairs[i]!, b = pairs[i + 1]!;
-      const w = this.waitingPairs.findIndex((x, j) => j % 2 === 0 && x === a && this.waitingPairs[j + 1] === b);
-      if (w >= 0) { this.waitingPairs.splice(w, 2); continue; }
+    for (let i = 0; i + 2 < mine.length; i += 3) {
+      const a = mine[i]!, b = mine[i + 1]!, d = mine[i + 2]!;
+      let w = -1;
+      for (let j = 0; j < this.waiting.length && w < 0; j += 3) if (this.waiting[j] === a && this.waiting[j + 1] === b && this.waiting[j + 2] === d) w = j;
+      if (w >= 0) { this.waiting.splice(w, 3); continue; }
       const ma = this.modelOf(a), mb = this.modelOf(b);
-      if (ma >= 0 && mb >= 0) sent.push(ma, mb);
+      if (ma >= 0 && mb >= 0) sent.push(ma, mb, d);
     }
-    if (sent.length) this.postPairs(sent, -1);
+    if (sent.length) this.postTransitions(sent, -1);
   }
 
   private wake(): void {
@@ -488,7 +489,7 @@ export class ModelHost {
   constructor(private readonly state: OnlineState, o: HostOptions = {}) {
     this.o = { workers: o.workers ?? 1, threads: o.threads ?? 1, batchWaitMs: o.batchWaitMs ?? 0, maxBatch: o.maxBatch ?? 32 };
     // Each live transition goes to the model serving now; a model loaded later replays them from the state.
-    state.onTransition = (from, to) => this.current?.addTransitions([from, to]);
+    state.onTransition = (from, to, distance) => this.current?.addTransitions([from, to, distance]);
     state.onUserDeleted = (u) => this.current?.forgetUser(state, u);
   }
 
@@ -511,6 +512,7 @@ export class ModelHost {
       while (!next.idle && !this.closed) { await next.settled(); next.sync(this.state); }
       if (this.closed) { await next.retire(); return null; }
       // Synchronous from the last sync to the assignment: no item or event can slip in between.
+      this.state.transitionSpan = next.memorySpan || 1;
       next.catchUp(this.state);
       const old = this.current;
       this.current = next;

@@ -98,7 +98,7 @@ export const recResponse = {
               SharedPrefix: { type: 'array', items: { type: 'integer' } },
               Followed: {
                 type: 'array',
-                description: 'memorised transitions that lifted this item: recent history items it directly followed (or, for a model that reads pairs both ways, preceded) in training or live events, and how often',
+                description: 'memorised transitions that lifted this item: recent history items it followed (or, for a model that reads pairs both ways, preceded) in training or live events, and how often (with a table span above 1, an item d events on counts 0.8^(d-1))',
                 items: { type: 'object', properties: { ItemId: { type: 'string' }, Times: { type: 'number' } } },
               },
             },

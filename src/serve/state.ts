@@ -86,8 +86,13 @@ export class OnlineState {
   catalogVersion = 0;
   /** Items and events counted for metrics. */
   liveEvents = 0;
-  /** Told of each live positive event that directly follows another positive one (the model memorises it). */
-  onTransition: ((from: number, to: number) => void) | null = null;
+  /**
+   * Told of each live positive event `to` and each of the `transitionSpan` positive events before it
+   * (`from`, `distance` 1 for the one directly before): the transitions the model memorises.
+   */
+  onTransition: ((from: number, to: number, distance: number) => void) | null = null;
+  /** How far back a live event's transitions reach: the serving model's table span. */
+  transitionSpan = 1;
   /** Told just before a user's events are hidden by a deletion (the model forgets their live transitions). */
   onUserDeleted: ((u: number) => void) | null = null;
 
@@ -222,19 +227,22 @@ export class OnlineState {
   }
 
   /**
-   * Transitions between consecutive positive events whose later event is newer than `after` (seconds;
-   * null: any event with a time, for a model trained on data without times), as [from0, to0, from1, ...]
-   * state ids: what a model trained on data up to `after` has not memorised. `only`: one user's.
+   * Transitions into positive events newer than `after` (seconds; null: any event with a time, for a
+   * model trained on data without times) from each of the `span` positive events before them, as
+   * [from0, to0, distance0, from1, ...] (state ids; distance 1: directly before): what a model trained
+   * on data up to `after` has not memorised. `only`: one user's.
    */
-  transitionsAfter(after: number | null, only?: number): Int32Array {
+  transitionsAfter(after: number | null, span: number, only?: number): Int32Array {
     const out: number[] = [], from = only ?? 0, to = only === undefined ? this.users.size : only + 1;
+    const prev: number[] = []; // the last `span` positive items, most recent last
     for (let u = from; u < to; u++) {
       if (this.userDeleted[u]) continue;
-      let prev = -1;
+      prev.length = 0;
       this.forEachEvent(u, (item, ts, type) => {
         if (!(this.typeWeights[type]! > 0)) return;
-        if (prev >= 0 && (after === null ? Number.isFinite(ts) : ts > after)) out.push(prev, item);
-        prev = item;
+        if (after === null ? Number.isFinite(ts) : ts > after) for (let d = 1; d <= prev.length; d++) out.push(prev[prev.length - d]!, item, d);
+        prev.push(item);
+        if (prev.length > span) prev.shift();
       });
     }
     return Int32Array.from(out);
@@ -324,8 +332,7 @@ export class OnlineState {
     while (k > 0 && l.ts[k - 1]! > r.ts) k--;
     l.items.splice(k, 0, i); l.ts.splice(k, 0, r.ts); l.types.splice(k, 0, ty);
     if (this.onTransition && this.typeWeights[ty]! > 0) {
-      const from = this.positiveBefore(u, l, k);
-      if (from >= 0) this.onTransition(from, i);
+      this.positivesBefore(u, l, k, this.transitionSpan).forEach((from, d) => this.onTransition!(from, i, d + 1));
     }
     this.bump(i, this.typeWeights[ty]!, r.ts);
     this.rememberId(r.id, r.ts);
@@ -334,13 +341,14 @@ export class OnlineState {
     this.unflushed.push(r);
   }
 
-  /** The item of user u's last positive event before live position k (−1: none). */
-  private positiveBefore(u: number, l: Live, k: number): number {
-    for (let j = k - 1; j >= 0; j--) if (this.typeWeights[l.types[j]!]! > 0) return l.items[j]!;
+  /** The items of user u's last n positive events before live position k, most recent first. */
+  private positivesBefore(u: number, l: Live, k: number, n: number): number[] {
+    const out: number[] = [];
+    for (let j = k - 1; j >= 0 && out.length < n; j--) if (this.typeWeights[l.types[j]!]! > 0) out.push(l.items[j]!);
     if (u < this.baseStart.length) {
-      for (let e = this.base.offsets[u + 1]! - 1; e >= this.baseStart[u]!; e--) if (this.typeWeights[this.base.types[e]!]! > 0) return this.base.items[e]!;
+      for (let e = this.base.offsets[u + 1]! - 1; e >= this.baseStart[u]! && out.length < n; e--) if (this.typeWeights[this.base.types[e]!]! > 0) out.push(this.base.items[e]!);
     }
-    return -1;
+    return out;
   }
 
   /** The snapshot already has this event (same key as the store's: user, item, type, time). */

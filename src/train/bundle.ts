@@ -86,7 +86,7 @@ export interface BundleMemory { table: TransitionTable; options: MemoryOptions }
  * training part's table before it scores the held-out parts.
  */
 export function servingMemory(memory: BundleMemory, data: Interactions): BundleMemory {
-  return { table: TransitionTable.fromAll(data), options: memory.options };
+  return { table: TransitionTable.fromAll(data, memory.options.span ?? 1), options: memory.options };
 }
 
 /**
@@ -216,9 +216,11 @@ export function readBundle(dir: string): LoadedBundle {
     const start = x.get('start')?.data, next = x.get('next')?.data, count = x.get('count')?.data;
     if (!(start instanceof Int32Array) || !(next instanceof Int32Array) || !(count instanceof Float32Array)) throw bad(`${manifest.files.transitions} lacks the int32 start/next and float32 count tensors`);
     if (!(m.beta > 0) || !(m.window >= 1) || !(m.decay >= 0) || !(m.reverse >= 0)) throw bad(`memory settings ${JSON.stringify(m)} are out of range (beta > 0, window ≥ 1, decay ≥ 0, reverse ≥ 0)`);
-    const table = TransitionTable.fromArrays(start, next, count);
+    const table = TransitionTable.fromArrays(start, next, count, m.span ?? 1);
     if (table.numItems > itemIds.length) throw bad(`the transition table indexes ${table.numItems} items, the bundle ${itemIds.length}`);
-    memory = { table, options: { beta: m.beta, window: m.window, decay: m.decay, reverse: m.reverse } };
+    if (m.shares !== undefined && typeof m.shares !== 'boolean') throw bad(`memory setting shares ${JSON.stringify(m.shares)} is not true or false`);
+    if (m.span !== undefined && !(Number.isInteger(m.span) && m.span >= 1)) throw bad(`memory setting span ${JSON.stringify(m.span)} is not a whole number ≥ 1`);
+    memory = { table, options: { beta: m.beta, window: m.window, decay: m.decay, reverse: m.reverse, ...(m.shares ? { shares: true } : {}), ...(m.span && m.span > 1 ? { span: m.span } : {}) } };
   }
   return {
     dir, manifest, codes: Int32Array.from(t.data), itemIds, encode: read(manifest.files.encode), decode: manifest.files.decode.map(read),

@@ -49,7 +49,7 @@ export function register(program: Command): void {
         const memory = gm.memoryOptions;
         if (memory) {
           const { TransitionTable } = await import('../../models/index.js');
-          gm.setMemory({ table: TransitionTable.fromTrainingPart(split), options: memory });
+          gm.setMemory({ table: TransitionTable.fromTrainingPart(split, memory.span ?? 1), options: memory });
         }
         const r = await evaluate(generativeRanker(gm, { beam: Number(opts.beam) }), split, opts.part as 'valid' | 'test', opts.limit ? { limit: Number(opts.limit) } : {});
         printResult({ bundle: dir, part: r.part, cases: r.cases, ...flatMetrics(r), seconds: Number(r.seconds.toFixed(2)) }, json);

@@ -86,7 +86,7 @@ test('a bundle\'s memory counts every transition of its data, and genrec eval sc
   assert.ok(leaky['recall@10']! > honest['recall@10']!, `the shipped table would leak the test targets (${leaky['recall@10']} against ${honest['recall@10']})`);
 });
 
-for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba'], ['--memory', 'sometimes']] as const) {
+for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba'], ['--memory', 'sometimes'], ['--memory-rows', 'some'], ['--memory-span', '0']] as const) {
   test(`genrec train: a bad ${flag} is a usage error (exit 2) that names the flag`, (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));

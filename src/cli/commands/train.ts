@@ -15,7 +15,7 @@ import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 export interface TrainOptions extends SourceOptions {
   epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairTemperature?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string;
-  batchSize?: string; lr?: string; members?: string; memory?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
+  batchSize?: string; lr?: string; members?: string; memory?: string; memoryRows?: string; memorySpan?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
 /** Loads the data a command works on: a folder or generated data when given, else the store. */
@@ -64,6 +64,8 @@ export function register(program: Command): void {
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
     .option('--members <n>', 'generators trained on the same semantic IDs with different seeds, decoded as one ensemble (n× the training time and decode work; default 1)')
     .option('--memory <auto|off|β>', 'memorised transitions (item → next item counts) mixed into the search: auto sweeps β on validation and keeps them only if they help (default), off, or a fixed β (kept whatever validation says)')
+    .option('--memory-span <n>', 'how far after an item the memory counts successors (each step on weighs 0.8 of the one before); default: 1 or 10, whichever validates better')
+    .option('--memory-rows <auto|counts|shares>', 'what the memory reads: raw counts, or each recent item\'s transitions as shares of its total; auto (default) keeps whichever validates better (a fixed β is counts unless shares is given)')
     .option('--beam <n>', 'beam width for validation (twice the largest cut-off evaluated)', String(EVAL_BEAM))
     .option('--eval-users <n>', 'validation users sampled per evaluation', '3000')
     .option('--run-dir <dir>', 'checkpoints and curves (default <dataDir>/runs/train); a run found there resumes')
@@ -74,7 +76,7 @@ export function register(program: Command): void {
       const { json = false } = globalOptions(c);
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
-      const { blockOption, generatorBoolOptions, memoryOption, windowsOption } = await import('../../eval/flags.js');
+      const { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, windowsOption } = await import('../../eval/flags.js');
       const { RunDir, bundleData, servingMemory, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
@@ -106,6 +108,8 @@ export function register(program: Command): void {
         ...(opts.windows !== undefined ? { windows: windowsOption(opts.windows) } : {}),
         ...(opts.members !== undefined ? { members: optionalIntFlag('members', opts.members, 1)! } : {}),
         ...(opts.memory !== undefined ? { memory: memoryOption(opts.memory) } : {}),
+        ...(opts.memoryRows !== undefined ? { memoryRows: memoryRowsOption(opts.memoryRows) } : {}),
+        ...(opts.memorySpan !== undefined ? { memorySpan: optionalIntFlag('memory-span', opts.memorySpan, 1)! } : {}),
         beam: optionalIntFlag('beam', opts.beam)!, evalUsers: optionalIntFlag('eval-users', opts.evalUsers)!,
       });
       const inter = ds.interactions;
@@ -120,7 +124,7 @@ export function register(program: Command): void {
       });
       printResult({
         bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), members: fit.members.length, epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
-        valid_ndcg10: Number(fit.valid['ndcg@10']!.toFixed(5)), memory_beta: fit.memory?.options.beta ?? 'off', seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+        valid_ndcg10: Number(fit.valid['ndcg@10']!.toFixed(5)), memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memory ? { memory_rows: fit.memory.options.shares ? 'shares' : 'counts' } : {}), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
       }, json);
     });
 }
