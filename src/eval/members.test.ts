@@ -89,16 +89,19 @@ test('tuneMemory measures each β against the model alone on the same validation
   const forced = await tuneMemory(m.model, () => table, here, { betas: [1e-3], reverses: [0], force: true, rows: 'counts', spans: [1] });
   assert.deepEqual(forced.options, { beta: 1e-3, window: 3, decay: 0.5, reverse: 0 });
   assert.equal(forced.metrics['ndcg@10'], forced.tried[0]!.ndcg10);
-  // Auto: each grid's start with each weight, then β walked from the best start only, in its grid; then
-  // the wider table at the best setting.
+  // Auto: each grid's start with each weight, β walked in each grid at its better weight, then the
+  // wider table at the best setting of all.
   const wide = TransitionTable.fromSequences(inter.items, inter.userOffsets, here.split.trainEnd, inter.numItems, 10);
   const auto = await tuneMemory(m.model, (span) => (span === 1 ? table : wide), here, { betas: [30, 100], shareBetas: [1, 3, 10], reverses: [0, 1] });
   const starts = auto.tried.slice(0, 4);
   assert.deepEqual(starts.map((x) => `${x.shares}/${x.beta}/${x.reverse}/${x.span}`), ['false/100/0/1', 'false/100/1/1', 'true/3/0/1', 'true/3/1/1']);
-  const first = starts.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  const weight = (shares: boolean) => { const [a, b] = starts.filter((x) => x.shares === shares); return b!.ndcg10 > a!.ndcg10 ? 1 : 0; };
   const walked = auto.tried.slice(4), spanAt = walked.findIndex((x) => x.span === 10);
-  assert.ok(spanAt >= 0 && walked.every((x) => x.shares === first.shares && x.reverse === first.reverse), JSON.stringify(auto.tried));
+  assert.ok(spanAt >= 0 && walked.every((x) => x.reverse === weight(x.shares)), JSON.stringify(auto.tried));
+  assert.ok(walked.slice(0, spanAt).some((x) => !x.shares) && walked.slice(0, spanAt).some((x) => x.shares), 'β is walked in both grids');
   assert.ok(walked.slice(0, spanAt).every((x) => x.span === 1), 'β is walked before the wider table is tried');
+  const bestNarrow = auto.tried.filter((x) => x.span === 1).reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  assert.deepEqual([walked[spanAt]!.shares, walked[spanAt]!.beta], [bestNarrow.shares, bestNarrow.beta], 'the wider table is tried at the best setting');
   const top = auto.tried.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
   if (top.ndcg10 > auto.modelMetrics['ndcg@10']!) {
     assert.deepEqual([auto.options?.beta, auto.options?.shares ?? false, auto.options?.window, auto.options?.span ?? 1], [top.beta, top.shares, top.shares ? 10 : 3, top.span]);

@@ -151,21 +151,16 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
     };
     // A coordinate search (each validation pass costs a full beam search over the sampled users): each
     // grid's starting β (the middle one of a grid without it) with each reversed weight (counts and
-    // shares prefer different ones: ml-1m, section 29), then β stepped from the best start while
-    // NDCG@10 rises (unimodal in every sweep of sections 27–29).
+    // shares prefer different ones: ml-1m, section 29), β stepped in each grid from its better start
+    // while NDCG@10 rises (unimodal in every sweep of sections 27–29; a grid that starts worse can end
+    // better: ml-1m's counts, section 29), then the wider table at the best setting.
     const mid = (g: Grid) => g.betas.includes(g.start) ? g.betas.indexOf(g.start) : g.betas.length >> 1;
-    const rows = o.rows ?? 'auto';
-    const order: Grid[] = rows === 'auto' ? [grids.counts, grids.shares] : [grids[rows]];
-    let reverse = reverses[0]!, here = -Infinity, grid = order[0]!;
-    for (const g of order) {
-      for (const r of reverses) { const x = await at(g, mid(g), r); if (x > here) { here = x; reverse = r; grid = g; } }
-    }
-    const walk = async (from: number, score: number): Promise<[number, number]> => {
+    const walk = async (g: Grid, reverse: number, from: number, score: number): Promise<[number, number]> => {
       let top = from, topScore = score;
       for (const step of [-1, 1]) {
         let edge = score;
-        for (let i = from + step; i >= 0 && i < grid.betas.length; i += step) {
-          const x = await at(grid, i, reverse);
+        for (let i = from + step; i >= 0 && i < g.betas.length; i += step) {
+          const x = await at(g, i, reverse);
           if (!(x > edge)) break;
           edge = x;
           if (x > topScore) { top = i; topScore = x; }
@@ -173,15 +168,25 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
       }
       return [top, topScore];
     };
-    let [beta, score] = await walk(mid(grid), here);
-    // Then the wider tables at the best setting, β walked again around it when one does better (a
-    // counts table with a span holds larger counts, so its β moves).
+    const rows = o.rows ?? 'auto';
+    const order: Grid[] = rows === 'auto' ? [grids.counts, grids.shares] : [grids[rows]];
+    const starts: { g: Grid; reverse: number; score: number }[] = [];
+    for (const g of order) {
+      let reverse = reverses[0]!, score = -Infinity;
+      for (const r of reverses) { const x = await at(g, mid(g), r); if (x > score) { score = x; reverse = r; } }
+      starts.push({ g, reverse, score });
+    }
+    let top = { g: order[0]!, reverse: starts[0]!.reverse, beta: mid(order[0]!), score: -Infinity };
+    for (const st of starts) {
+      const [beta, score] = await walk(st.g, st.reverse, mid(st.g), st.score);
+      if (score > top.score) top = { g: st.g, reverse: st.reverse, beta, score };
+    }
+    // A counts table with a span holds larger counts, so β is walked again when the wider one wins.
     for (const s of spans.slice(1)) {
       const base = span;
       span = s;
-      const x = await at(grid, beta, reverse);
-      if (x > score) [beta, score] = await walk(beta, x);
-      else span = base;
+      const x = await at(top.g, top.beta, top.reverse);
+      if (x > top.score) { const [beta, score] = await walk(top.g, top.reverse, top.beta, x); top = { ...top, beta, score }; } else span = base;
     }
     return best;
   } finally {
