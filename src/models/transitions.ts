@@ -192,17 +192,23 @@ export class TransitionTable {
     return out;
   }
 
+  /** Each item's trained transitions out and in, summed once (shares read them on every request). */
+  private totals: { out: Float64Array; in: Float64Array } | null = null;
+
   /** Item a's transitions out (trained and live), plus `reverse` × those into it. */
   private rowTotal(a: number, reverse: number): number {
-    let n = 0;
-    if (a < this.numItems) for (let i = this.start[a]!; i < this.start[a + 1]!; i++) n += this.count[i]!;
+    if (!this.totals) {
+      const out = new Float64Array(this.numItems), into = new Float64Array(this.numItems);
+      for (let x = 0; x < this.numItems; x++) {
+        for (let i = this.start[x]!; i < this.start[x + 1]!; i++) { out[x]! += this.count[i]!; into[this.next[i]!]! += this.count[i]!; }
+      }
+      this.totals = { out, in: into };
+    }
+    const trained = a < this.numItems;
+    let n = trained ? this.totals.out[a]! : 0;
     this.liveNext.get(a)?.forEach((c) => { n += c; });
     if (reverse > 0) {
-      let p = 0;
-      if (a < this.numItems) {
-        const before = this.predecessors();
-        for (let i = before.start[a]!; i < before.start[a + 1]!; i++) p += before.count[i]!;
-      }
+      let p = trained ? this.totals.in[a]! : 0;
       this.livePrev.get(a)?.forEach((c) => { p += c; });
       n += reverse * p;
     }
