@@ -90,7 +90,7 @@ test('tuneMemory measures each β against the model alone on the same validation
   assert.deepEqual(forced.options, { beta: 1e-3, window: 3, decay: 0.5, reverse: 0 });
   assert.equal(forced.metrics['ndcg@10'], forced.tried[0]!.ndcg10);
   // Auto: each grid's start with each weight, β walked in each grid at its better weight, then the
-  // wider table at the best setting of all.
+  // wider table at each grid's best setting.
   const wide = TransitionTable.fromSequences(inter.items, inter.userOffsets, here.split.trainEnd, inter.numItems, 10);
   const auto = await tuneMemory(m.model, (span) => (span === 1 ? table : wide), here, { betas: [30, 100], shareBetas: [1, 3, 10], reverses: [0, 1] });
   const starts = auto.tried.slice(0, 4);
@@ -100,8 +100,15 @@ test('tuneMemory measures each β against the model alone on the same validation
   assert.ok(spanAt >= 0 && walked.every((x) => x.reverse === weight(x.shares)), JSON.stringify(auto.tried));
   assert.ok(walked.slice(0, spanAt).some((x) => !x.shares) && walked.slice(0, spanAt).some((x) => x.shares), 'β is walked in both grids');
   assert.ok(walked.slice(0, spanAt).every((x) => x.span === 1), 'β is walked before the wider table is tried');
-  const bestNarrow = auto.tried.filter((x) => x.span === 1).reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
-  assert.deepEqual([walked[spanAt]!.shares, walked[spanAt]!.beta], [bestNarrow.shares, bestNarrow.beta], 'the wider table is tried at the best setting');
+  // The wider table at each grid's best narrow setting, counts' β moved by the tables' mass ratio.
+  const bestOf = (shares: boolean) => auto.tried.filter((x) => x.span === 1 && x.shares === shares).reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
+  const firstWide = (shares: boolean) => walked.find((x) => x.span === 10 && x.shares === shares)!;
+  const mass = (t: TransitionTable) => t.count.reduce((a, b) => a + b, 0);
+  assert.ok(mass(wide) > 2 * mass(table), 'the span-10 table holds more than twice the mass');
+  const want = Math.log(bestOf(false).beta * mass(wide) / mass(table));
+  const nearest = [30, 100].reduce((a, b) => (Math.abs(Math.log(b) - want) < Math.abs(Math.log(a) - want) ? b : a));
+  assert.deepEqual([walked[spanAt]!.shares, walked[spanAt]!.beta], [false, nearest], 'counts try the wider table at β scaled by its mass');
+  assert.equal(firstWide(true).beta, bestOf(true).beta, 'shares try it at their best β');
   const top = auto.tried.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
   if (top.ndcg10 > auto.modelMetrics['ndcg@10']!) {
     assert.deepEqual([auto.options?.beta, auto.options?.shares ?? false, auto.options?.window, auto.options?.span ?? 1], [top.beta, top.shares, top.shares ? 10 : 3, top.span]);

@@ -92,7 +92,7 @@ async function validateModel(gm: GenerativeModel, j: ValidationJob): Promise<Rec
  * amazon-scientific, 300 on Beauty and Yelp, 3,000 on ml-1m, whose users' last items have hundreds of
  * successors; docs/results.md sections 27 and 28), so it is measured, not fixed.
  */
-export const MEMORY_BETAS = [10, 30, 100, 300, 1000, 3000, 10000];
+export const MEMORY_BETAS = [10, 30, 100, 300, 1000, 3000, 10000, 30000];
 /** Where the search starts (the reversed weight is chosen there). */
 export const MEMORY_START_BETA = 100;
 /** β for shares (transitions.ts): in recent items' worth of evidence, not in transitions. */
@@ -153,7 +153,7 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
     // grid's starting β (the middle one of a grid without it) with each reversed weight (counts and
     // shares prefer different ones: ml-1m, section 29), β stepped in each grid from its better start
     // while NDCG@10 rises (unimodal in every sweep of sections 27–29; a grid that starts worse can end
-    // better: ml-1m's counts, section 29), then the wider table at the best setting.
+    // better: ml-1m's counts, section 29), then the wider table at each grid's best setting.
     const mid = (g: Grid) => g.betas.includes(g.start) ? g.betas.indexOf(g.start) : g.betas.length >> 1;
     const walk = async (g: Grid, reverse: number, from: number, score: number): Promise<[number, number]> => {
       let top = from, topScore = score;
@@ -176,17 +176,26 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
       for (const r of reverses) { const x = await at(g, mid(g), r); if (x > score) { score = x; reverse = r; } }
       starts.push({ g, reverse, score });
     }
-    let top = { g: order[0]!, reverse: starts[0]!.reverse, beta: mid(order[0]!), score: -Infinity };
+    const tops: { g: Grid; reverse: number; beta: number; score: number }[] = [];
     for (const st of starts) {
       const [beta, score] = await walk(st.g, st.reverse, mid(st.g), st.score);
-      if (score > top.score) top = { g: st.g, reverse: st.reverse, beta, score };
+      tops.push({ g: st.g, reverse: st.reverse, beta, score });
     }
-    // A counts table with a span holds larger counts, so β is walked again when the wider one wins.
+    // The wider tables at each grid's best setting: the grid that wins at span 1 need not win wider
+    // (Beauty, section 30). A counts table with a span holds more mass, so its β starts scaled by the
+    // tables' mass ratio (shares are per row already); β is walked when the wider table beats span 1.
+    const mass = (t: TransitionTable) => { let m = 0; for (let i = 0; i < t.count.length; i++) m += t.count[i]!; return m; };
     for (const s of spans.slice(1)) {
-      const base = span;
-      span = s;
-      const x = await at(top.g, top.beta, top.reverse);
-      if (x > top.score) { const [beta, score] = await walk(top.g, top.reverse, top.beta, x); top = { ...top, beta, score }; } else span = base;
+      for (const t of tops) {
+        span = s;
+        let i = t.beta;
+        if (!t.g.shares) {
+          const want = Math.log(t.g.betas[t.beta]! * mass(tableWith(s)) / mass(tableWith(spans[0]!)));
+          for (let k = 0; k < t.g.betas.length; k++) if (Math.abs(Math.log(t.g.betas[k]!) - want) < Math.abs(Math.log(t.g.betas[i]!) - want)) i = k;
+        }
+        const x = await at(t.g, i, t.reverse);
+        if (x > t.score) await walk(t.g, t.reverse, i, x);
+      }
     }
     return best;
   } finally {
