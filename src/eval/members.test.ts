@@ -109,6 +109,9 @@ test('tuneMemory measures each β against the model alone on the same validation
   const nearest = [30, 100].reduce((a, b) => (Math.abs(Math.log(b) - want) < Math.abs(Math.log(a) - want) ? b : a));
   assert.deepEqual([walked[spanAt]!.shares, walked[spanAt]!.beta], [false, nearest], 'counts try the wider table at β scaled by its mass');
   assert.equal(firstWide(true).beta, bestOf(true).beta, 'shares try it at their best β');
+  const wideBetas = (shares: boolean) => walked.filter((x) => x.span === 10 && x.shares === shares).map((x) => x.beta).sort((a, b) => a - b);
+  assert.deepEqual(wideBetas(false), [30, 100], 'and β is walked from there, one step each way at least');
+  assert.ok(wideBetas(true).length >= 2, JSON.stringify(auto.tried));
   const top = auto.tried.reduce((a, b) => (b.ndcg10 > a.ndcg10 ? b : a));
   if (top.ndcg10 > auto.modelMetrics['ndcg@10']!) {
     assert.deepEqual([auto.options?.beta, auto.options?.shares ?? false, auto.options?.window, auto.options?.span ?? 1], [top.beta, top.shares, top.shares ? 10 : 3, top.span]);

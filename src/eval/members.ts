@@ -183,7 +183,8 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
     }
     // The wider tables at each grid's best setting: the grid that wins at span 1 need not win wider
     // (Beauty, section 30). A counts table with a span holds more mass, so its β starts scaled by the
-    // tables' mass ratio (shares are per row already); β is walked when the wider table beats span 1.
+    // tables' mass ratio (shares are per row already), and β is walked from there: how far the best
+    // moves is the data's (ml-1m: with the ratio; Beauty: back to span 1's β).
     const mass = (t: TransitionTable) => { let m = 0; for (let i = 0; i < t.count.length; i++) m += t.count[i]!; return m; };
     for (const s of spans.slice(1)) {
       for (const t of tops) {
@@ -193,8 +194,7 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
           const want = Math.log(t.g.betas[t.beta]! * mass(tableWith(s)) / mass(tableWith(spans[0]!)));
           for (let k = 0; k < t.g.betas.length; k++) if (Math.abs(Math.log(t.g.betas[k]!) - want) < Math.abs(Math.log(t.g.betas[i]!) - want)) i = k;
         }
-        const x = await at(t.g, i, t.reverse);
-        if (x > t.score) await walk(t.g, t.reverse, i, x);
+        await walk(t.g, t.reverse, i, await at(t.g, i, t.reverse));
       }
     }
     return best;
