@@ -112,3 +112,50 @@ test('live transitions add to the trained counts, for new items too, and both re
   assert.deepEqual([t.times(1, 4), t.times(1, 2), t.liveCount], [0, 3, 1]);
   assert.equal(t.prefixMass(trie, [4], { decay: 0.5, reverse: 1 })[2]!.get(trie.itemLeaf[1]!), undefined);
 });
+
+test('prefix mass equals a direct sum over every node\'s items, call after call, on two tries, with live transitions, reverse and shares', () => {
+  // A random table over 60 items (span 4) and two random 3-level tries over them.
+  let seed = 12345;
+  const rand = (n: number) => { seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0; return (seed >>> 8) % n; };
+  const N = 60, seqs: number[] = [], offs = [0], stops: number[] = [];
+  for (let u = 0; u < 40; u++) { for (let k = 0; k < 12; k++) seqs.push(rand(N)); offs.push(seqs.length); stops.push(seqs.length - 2); }
+  const t = TransitionTable.fromSequences(Int32Array.from(seqs), offs, stops, N, 4);
+  t.add(5, 61, 2); t.add(61, 7, 1.5); // live transitions, a new item (61) among them
+  const trieOf = () => {
+    const codes = new Int32Array(N * 3), used = new Set<string>();
+    for (let i = 0; i < N; i++) { let c: number[]; do c = [rand(4), rand(4), rand(8)]; while (used.has(c.join())); used.add(c.join()); codes.set(c, 3 * i); }
+    return PrefixTrie.build(codes, N, 3, [4, 4, 8]);
+  };
+  const direct = (trie: PrefixTrie, recent: number[], o: { decay: number; reverse: number; shares?: boolean }) => {
+    // n(b) for every item b, then each node's mass as the sum over the items below it.
+    const n = new Float64Array(N);
+    recent.forEach((a, w) => {
+      let total = 0;
+      for (let b = 0; b < 62; b++) total += t.times(a, b) + o.reverse * t.times(b, a);
+      const wt = 0.5 ** w / (o.shares ? total : 1);
+      if (!(total > 0)) return;
+      for (let b = 0; b < N; b++) n[b]! += (t.times(a, b) + o.reverse * t.times(b, a)) * wt;
+    });
+    return Array.from({ length: 4 }, (_, l) => {
+      const m = new Map<number, number>();
+      for (let b = 0; b < N; b++) {
+        if (n[b] === 0) continue;
+        let node = trie.itemLeaf[b]!;
+        for (let d = 3; d > l; d--) node = trie.parent[d - 1]![node]!;
+        m.set(node, (m.get(node) ?? 0) + n[b]!);
+      }
+      return m;
+    });
+  };
+  for (const trie of [trieOf(), trieOf()]) {
+    for (let call = 0; call < 30; call++) {
+      const recent = Array.from({ length: 1 + rand(5) }, () => rand(N));
+      const o = { decay: 0.5, reverse: call % 3 === 0 ? 0 : 0.5, ...(call % 2 ? { shares: true } : {}) };
+      const got = t.prefixMass(trie, recent, o), want = direct(trie, recent, o);
+      for (let l = 0; l <= 3; l++) {
+        assert.deepEqual([...got[l]!.keys()].sort((a, b) => a - b), [...want[l]!.keys()].sort((a, b) => a - b), `call ${call}, depth ${l}: the same nodes`);
+        for (const [node, m] of want[l]!) assert.ok(Math.abs(got[l]!.get(node)! - m) < 1e-9 * Math.max(1, m), `call ${call}, depth ${l}, node ${node}: ${got[l]!.get(node)} vs ${m}`);
+      }
+    }
+  }
+});
