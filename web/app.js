@@ -201,7 +201,7 @@ async function openUser(id) {
     if (!x.Why) return 'popular right now';
     const parts = [];
     if (x.Why.Items.length && x.Why.SharedPrefix.length) parts.push(`shares prefix ${code(x.Why.SharedPrefix)} with `, ...x.Why.Items.flatMap((w, k) => [k ? ', ' : '', itemLink(w)]));
-    if (followed(x).length) parts.push(parts.length ? '; ' : '', 'came next after ', ...followed(x).flatMap((f, k) => [k ? ', ' : '', itemLink(f.ItemId), ` (${fmt(f.Times, 0)}×)`]));
+    if (followed(x).length) parts.push(parts.length ? '; ' : '', 'came next after ', ...followed(x).flatMap((f, k) => [k ? ', ' : '', itemLink(f.ItemId), ` (${fmt(f.Times, 2)}×)`]));
     return parts.length ? h('span', {}, ...parts) : 'no history item shares its first code';
   };
   $('user-recs').replaceChildren(rec.Items.length ? table(['#', 'recommended', 'score (log p)', 'why'], rec.Items.map((x, i) => [
