@@ -187,11 +187,12 @@ export async function tuneMemory(models: Generator | Generator[], tableOf: (span
     // moves is the data's (ml-1m: with the ratio; Beauty: back to span 1's β).
     const mass = (t: TransitionTable) => { let m = 0; for (let i = 0; i < t.count.length; i++) m += t.count[i]!; return m; };
     for (const s of spans.slice(1)) {
+      span = s;
+      const ratio = mass(tableWith(s)) / mass(tableWith(spans[0]!));
       for (const t of tops) {
-        span = s;
         let i = t.beta;
         if (!t.g.shares) {
-          const want = Math.log(t.g.betas[t.beta]! * mass(tableWith(s)) / mass(tableWith(spans[0]!)));
+          const want = Math.log(t.g.betas[t.beta]! * ratio);
           for (let k = 0; k < t.g.betas.length; k++) if (Math.abs(Math.log(t.g.betas[k]!) - want) < Math.abs(Math.log(t.g.betas[i]!) - want)) i = k;
         }
         await walk(t.g, t.reverse, i, await at(t.g, i, t.reverse));
