@@ -65,6 +65,7 @@ export const quality: BenchSuite = {
     { flags: '--epochs <n>', description: 'maximum epochs of neural models (default 200; early stopping)' },
     { flags: '--run-dir <dir>', description: 'where checkpoints, curves and the report go (default runs/quality-<label>-<time>)' },
     { flags: '--threads <n>', description: 'ORT intra-op threads (0 = all cores)', default: '0' },
+    { flags: '--refit-valid <bool>', description: 'outside the protocol: the test\'s counts (genrec\'s memory, item-kNN, MostPop) also read the validation events, as a final refit would (default false)' },
     ...MODEL_OPTIONS,
   ],
   async run(opts) {
@@ -85,6 +86,8 @@ export const quality: BenchSuite = {
       }
     }
     const threads = intOpt('threads', 0) ?? 0;
+    const { boolOption } = await import('../src/eval/flags.js');
+    const refitValid = boolOption('refit-valid', opts.refitValid) ?? false;
     const runtime = threads > 0 ? { threads } : undefined;
     // genrec's own flags too, before the data loads and other models train for an hour.
     if (names.includes('genrec')) (await import('../src/eval/genrec.js')).genrecOptionsFrom(opts);
@@ -112,7 +115,7 @@ export const quality: BenchSuite = {
         const ctx = {
           dataset: ds, split, seed, runDir: runDir.sub(`${name}-seed${seed}`), maxLen,
           ...(opts.epochs !== undefined ? { epochs: intOpt('epochs', 1)! } : {}),
-          options: opts, ...(runtime ? { runtime } : {}),
+          options: opts, refitValid, ...(runtime ? { runtime } : {}),
         };
         const trained = await modelFactories[name]!(ctx);
         try {

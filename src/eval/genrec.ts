@@ -120,7 +120,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
     // A fixed β is in one grid's units: counts unless shares are asked for.
     const rows = typeof o.memory === 'number' && o.memoryRows !== 'shares' ? 'counts' : o.memoryRows ?? 'auto';
     const fixed = typeof o.memory === 'number' ? { [rows === 'shares' ? 'shareBetas' : 'betas']: [o.memory], force: true } : {};
-    memoryTuning = await tuneMemory(members.map((m) => m.model), (span) => TransitionTable.fromTrainingPart(o.split, span), jobs[0]!, { rows, ...fixed, ...(o.memorySpan ? { spans: [o.memorySpan] } : {}) });
+    memoryTuning = await tuneMemory(members.map((m) => m.model), (span) => TransitionTable.knownBefore(o.split, 'valid', span), jobs[0]!, { rows, ...fixed, ...(o.memorySpan ? { spans: [o.memorySpan] } : {}) });
     valid = memoryTuning.metrics;
     if (memoryTuning.options) memory = { table: memoryTuning.table!, options: memoryTuning.options };
     log.info({ transitions: memory?.table.size ?? 0, beta: memoryTuning.options?.beta ?? null, shares: memoryTuning.options?.shares ?? false, span: memoryTuning.options?.span ?? 1, validNdcg10: valid['ndcg@10'], modelAlone: memoryTuning.modelMetrics['ndcg@10'], tried: memoryTuning.tried }, 'memorised transitions tuned');
@@ -179,7 +179,7 @@ export const genrec: ModelFactory = async (ctx) => {
   const extra = genrecOptionsFrom(ctx.options);
   const fit = await fitGenrec({ dataset: ctx.dataset, split: ctx.split, seed: ctx.seed, maxLen: ctx.maxLen, epochs: ctx.epochs ?? 60, runDir: ctx.runDir, ...(ctx.runtime ? { runtime: ctx.runtime } : {}), ...extra });
   const gm = await GenerativeModel.fromModule(fit.members.map((m) => m.model), fit.codes, ctx.dataset.items.ids, ctx.runtime);
-  gm.setMemory(fit.memory);
+  gm.setMemory(fit.memory && ctx.refitValid ? { ...fit.memory, table: TransitionTable.knownBefore(ctx.split, 'test', fit.memory.options.span ?? 1) } : fit.memory);
   const ranker = generativeRanker(gm, { beam: extra.beam ?? EVAL_BEAM });
   return {
     ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),

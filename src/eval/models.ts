@@ -33,6 +33,12 @@ export interface QualityContext {
   /** Model-specific settings from flags (`--d-model`, `--dropout`, ...), raw. */
   options: Record<string, unknown>;
   runtime?: RuntimeOptions;
+  /**
+   * Outside the datasets' protocol (training history ends before the validation target): the test
+   * ranker's counts (genrec's memory, item-kNN, MostPop) also read the validation events, as a final
+   * refit would. Neural weights are not retrained. Default false.
+   */
+  refitValid?: boolean;
 }
 
 export interface TrainedModel {
@@ -60,7 +66,7 @@ function list(o: Record<string, unknown>, key: string, dflt: number[]): number[]
 
 export const mostpop: ModelFactory = async (ctx) => {
   const t0 = performance.now();
-  const mp = MostPop.fit(ctx.split);
+  const mp = MostPop.fit(ctx.split, { includeValid: ctx.refitValid ?? false });
   return {
     ranker: scoreRanker('mostpop', (b, out) => mp.score(b.rows, out), { maxLen: 1, batchSize: 256 }),
     trainSeconds: (performance.now() - t0) / 1000,
@@ -95,8 +101,9 @@ export const itemknn: ModelFactory = async (ctx) => {
   }
   ctx.runDir.writeJson('itemknn-grid.json', tried);
   log.info({ ...best!.opts, validNdcg10: best!.ndcg }, 'itemknn chosen on validation');
+  const final = ctx.refitValid ? ItemKnn.fit(ctx.split, { ...best!.opts, includeValid: true }) : best!.knn;
   return {
-    ranker: knnRanker(best!.knn),
+    ranker: knnRanker(final),
     trainSeconds: (performance.now() - t0) / 1000,
     info: { ...best!.opts, valid_ndcg10: best!.ndcg },
   };

@@ -19,6 +19,21 @@ test('transitions count consecutive training events only, per (item, next item)'
   assert.equal(t.numItems, 4);
 });
 
+test('what is known before a part: the training part for validation, the validation events too for the test', () => {
+  // Leave-one-out over the same two users: u0 holds out 1 (valid) and 3 (test), u1 holds out 0 and 3.
+  const split = { interactions: { items, userOffsets: Int32Array.from([0, 5, 11]), numItems: 4 }, trainEnd: Int32Array.from([3, 9]), validEnd: Int32Array.from([4, 10]) };
+  const pairs = (t: TransitionTable) => {
+    const m: Record<string, number> = {};
+    for (let a = 0; a < 4; a++) for (let i = t.start[a]!; i < t.start[a + 1]!; i++) m[`${a}>${t.next[i]}`] = t.count[i]!;
+    return m;
+  };
+  assert.deepEqual(pairs(TransitionTable.knownBefore(split, 'valid')), { '0>1': 1, '1>2': 3, '2>1': 1 });
+  // The test's table adds u0's 2→1 and u1's 2→0 (each user's last training item → validation item), and
+  // never a test target (1→3, 0→3).
+  assert.deepEqual(pairs(TransitionTable.knownBefore(split, 'test')), { '0>1': 1, '1>2': 3, '2>0': 1, '2>1': 2 });
+  assert.equal(TransitionTable.knownBefore(split, 'test', 2).span, 2);
+});
+
 test('with a span, items further on count as successors too, each step weighing SPAN_GAIN of the one before', () => {
   const t = TransitionTable.fromSequences(items, offsets, ends, 4, 3);
   const pairs = new Map<string, number>();

@@ -106,10 +106,15 @@ export class TransitionTable {
     return new TransitionTable(numItems, start, Int32Array.from(next), Float32Array.from(count), span);
   }
 
-  /** The training part of a split (what validation may read: no held-out target is in it). */
-  static fromTrainingPart(split: Pick<Split, 'interactions' | 'trainEnd'>, span = 1): TransitionTable {
+  /**
+   * What is known when `part`'s targets come: the training part for validation; for the test, the
+   * validation events too, which every test user's history already holds (as live events reach a
+   * server's table). No target of `part` is ever in it. The datasets' protocol scores both parts with
+   * the training part; `bench quality --refit-valid true` scores the test with this.
+   */
+  static knownBefore(split: { interactions: Pick<Interactions, 'items' | 'userOffsets' | 'numItems'> } & Pick<Split, 'trainEnd' | 'validEnd'>, part: 'valid' | 'test', span = 1): TransitionTable {
     const x = split.interactions;
-    return TransitionTable.fromSequences(x.items, x.userOffsets, split.trainEnd, x.numItems, span);
+    return TransitionTable.fromSequences(x.items, x.userOffsets, part === 'valid' ? split.trainEnd : split.validEnd, x.numItems, span);
   }
 
   /** Every transition of the interactions (what a served model remembers). */

@@ -45,11 +45,11 @@ export function register(program: Command): void {
         }
         const split = data.leaveOneOut(ds.interactions);
         // The bundle's memory counts every transition in its data, the held-out targets included: score
-        // them with the training part's table, as validation chose β with.
+        // them with the training part's table, as validation chose β with (the datasets' protocol).
         const memory = gm.memoryOptions;
         if (memory) {
           const { TransitionTable } = await import('../../models/index.js');
-          gm.setMemory({ table: TransitionTable.fromTrainingPart(split, memory.span ?? 1), options: memory });
+          gm.setMemory({ table: TransitionTable.knownBefore(split, 'valid', memory.span ?? 1), options: memory });
         }
         const r = await evaluate(generativeRanker(gm, { beam: Number(opts.beam) }), split, opts.part as 'valid' | 'test', opts.limit ? { limit: Number(opts.limit) } : {});
         printResult({ bundle: dir, part: r.part, cases: r.cases, ...flatMetrics(r), seconds: Number(r.seconds.toFixed(2)) }, json);

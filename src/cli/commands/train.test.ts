@@ -72,18 +72,28 @@ test('a bundle\'s memory counts every transition of its data, and genrec eval sc
   assert.equal(manifest.data.lastEventAt, inter.hasTimestamps ? Math.max(...inter.timestamps) : null);
   const whole = TransitionTable.fromSequences(inter.items, inter.userOffsets, inter.userOffsets.subarray(1), inter.numItems);
   assert.equal(manifest.memory.transitions, whole.size, 'the shipped table holds the held-out transitions too');
-  // The same figures as `genrec eval`, computed here: with the training part's table, and with the bundle's own.
-  const ev = spawnSync(process.execPath, [GENREC_BIN, '--data-dir', dataDir, '--log-level', 'warn', '--json', 'eval', ...DATA.slice(0, 5), '--beam', '10'], { env: { ...process.env, GENREC_PROGRESS: '0' }, encoding: 'utf8' });
-  assert.equal(ev.status, 0, ev.stderr);
-  const cli = JSON.parse(ev.stdout.trim().split('\n').pop()!);
+  // The same figures as `genrec eval`, computed here: both parts with the training part's table (the
+  // protocol), the test also with the validation events' and with the bundle's own.
+  const cliEval = (part: string) => {
+    const ev = spawnSync(process.execPath, [GENREC_BIN, '--data-dir', dataDir, '--log-level', 'warn', '--json', 'eval', ...DATA.slice(0, 5), '--beam', '10', '--part', part], { env: { ...process.env, GENREC_PROGRESS: '0' }, encoding: 'utf8' });
+    assert.equal(ev.status, 0, ev.stderr);
+    return JSON.parse(ev.stdout.trim().split('\n').pop()!);
+  };
   const gm = await GenerativeModel.load(dir, { threads: 1 });
   t.after(() => gm.close());
   const { evaluate, flatMetrics, generativeRanker } = await import('../../eval/index.js');
-  const leaky = flatMetrics(await evaluate(generativeRanker(gm, { beam: 10 }), split, 'test'));
-  gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, split.trainEnd, inter.numItems), options: gm.memoryOptions! });
-  const honest = flatMetrics(await evaluate(generativeRanker(gm, { beam: 10 }), split, 'test'));
+  const scored = async (part: 'valid' | 'test', ends: Int32Array | null) => {
+    if (ends) gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, ends, inter.numItems), options: gm.memoryOptions! });
+    return flatMetrics(await evaluate(generativeRanker(gm, { beam: 10 }), split, part));
+  };
+  const leaky = await scored('test', null);
+  const refit = await scored('test', split.validEnd), honest = await scored('test', split.trainEnd);
+  const cli = cliEval('test');
   assert.ok(Math.abs(cli['ndcg@10'] - honest['ndcg@10']!) < 1e-6, `eval ${cli['ndcg@10']} against the training part's ${honest['ndcg@10']}`);
+  assert.notDeepEqual(refit, honest, 'the validation events would change the test\'s memory');
   assert.ok(leaky['recall@10']! > honest['recall@10']!, `the shipped table would leak the test targets (${leaky['recall@10']} against ${honest['recall@10']})`);
+  const valid = await scored('valid', split.trainEnd);
+  assert.ok(Math.abs(cliEval('valid')['ndcg@10'] - valid['ndcg@10']!) < 1e-6, 'validation reads the training part\'s table');
 });
 
 for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba'], ['--memory', 'sometimes'], ['--memory-rows', 'some'], ['--memory-span', '0']] as const) {
