@@ -31,6 +31,7 @@ const MODEL_OPTIONS = [
   { flags: '--beam <n>', description: 'genrec evaluation beam width (default 40, twice the largest cut-off)' },
   { flags: '--prototypes <n>', description: 'genrec output prototypes per first-level code with --pair-softmax false (default 16; 1 = one vector per code)' },
   { flags: '--emb-std <x>', description: 'genrec initial std of the code, item, pair and prototype tables (default 1/√d)' },
+  { flags: '--recency-weight <ρ>', description: 'genrec: a training target j events before the end of its user\'s sequence weighs ρ^j (default 1)' },
   { flags: '--history-dropout <p>', description: 'genrec: probability of blanking a history item in training (default 0)' },
   { flags: '--pair-softmax <bool>', description: 'genrec: one softmax over the catalogue\'s (c₀, c₁) prefixes for the first two levels (default true; false = chained per-level softmax)' },
   { flags: '--pair-temperature <x>', description: 'genrec: the pair softmax scores a prefix by cosine(state, prefix vector) / x (default off)' },

@@ -78,7 +78,7 @@ test('an unknown suite option is a coded usage error naming the suite options', 
 
 test('the suites check their numeric flags first: a bad value is a usage error naming the flag, before any work', async () => {
   for (const [suite, flag, value] of [['serve', '--items', 'abc'], ['serve', '--rate', '0'], ['serve', '--max-batch', '1.5'], ['tokenize', '--levels', '2.5'],
-    ['engine', '--threads', '-1'], ['ingest', '--rows', 'x'], ['quality', '--seeds', '0'], ['quality', '--memory', 'sometimes'], ['quality', '--memory-rows', 'some'], ['quality', '--memory-span', '1.5'], ['quality', '--refit-valid', 'maybe']] as const) {
+    ['engine', '--threads', '-1'], ['ingest', '--rows', 'x'], ['quality', '--seeds', '0'], ['quality', '--memory', 'sometimes'], ['quality', '--memory-rows', 'some'], ['quality', '--memory-span', '1.5'], ['quality', '--refit-valid', 'maybe'], ['quality', '--recency-weight', '1.5'], ['quality', '--recency-weight', '0']] as const) {
     const r = await run('bench', suite, flag, value, ...(suite === 'quality' ? ['--path', 'no-such-dir'] : []));
     assert.equal(r.code, EXIT_USAGE, `${suite} ${flag} ${value}: ${r.err}`);
     assert.match(r.err, new RegExp(`^GENREC_E_USAGE: ${flag} must be .*got '${value.replace('.', '\\.')}'`), suite);

@@ -39,7 +39,7 @@ export function positiveOption(key: string, v: unknown): number | undefined {
 
 /** The model flags (option keys) that are sizes, rates or temperatures: 0 or less is a usage error. */
 const POSITIVE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'embStd', 'pairTemperature', 'codebookSize', 'maxCodeShare',
-  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery', 'members', 'memorySpan']);
+  'batchSize', 'lr', 'beam', 'evalUsers', 'validLimit', 'patience', 'evalEvery', 'members', 'memorySpan', 'recencyWeight']);
 
 /** The model flags that are counts: a fraction is a usage error (`--layers 2.5` would fail deep in graph building). */
 const WHOLE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prototypes', 'codebookSize', 'batchSize', 'beam', 'evalUsers', 'validLimit',
@@ -52,6 +52,13 @@ const WHOLE_FLAGS = new Set(['dModel', 'layers', 'blocks', 'heads', 'dFf', 'prot
 export function modelNumberOption(key: string, v: unknown): number | undefined {
   const x = POSITIVE_FLAGS.has(key) ? positiveOption(key, v) : numberOption(key, v);
   if (x !== undefined && WHOLE_FLAGS.has(key) && !Number.isInteger(x)) throw usage(key, 'a whole number', v);
+  return x;
+}
+
+/** The `--recency-weight` flag: a decay per event back from a sequence's end, in (0, 1]. */
+export function recencyWeightOption(v: unknown): number | undefined {
+  const x = modelNumberOption('recencyWeight', v);
+  if (x !== undefined && x > 1) throw usage('recencyWeight', 'a number in (0, 1]', v, 'e.g. --recency-weight 0.9 (1: every target alike)');
   return x;
 }
 

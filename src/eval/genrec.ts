@@ -16,7 +16,7 @@ import { memberInfo, trainMembers, tuneMemory, validate, type GenrecMember, type
 import { GenerativeModel } from '../retrieval/generative.js';
 import { EVAL_BEAM, generativeRanker } from './generative-ranker.js';
 import type { ModelFactory } from './models.js';
-import { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, modelNumberOption, windowsOption } from './flags.js';
+import { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, modelNumberOption, recencyWeightOption, windowsOption } from './flags.js';
 
 export interface GenrecOptions {
   dataset: Dataset;
@@ -32,6 +32,8 @@ export interface GenrecOptions {
   lr?: number;
   /** Training-time probability of blanking a history item (see trainGenerator). */
   historyDropout?: number;
+  /** A training target j events before its sequence's end weighs ρ^j (default 1). */
+  recencyWeight?: number;
   /** Label smoothing of the pair softmax (pair-softmax models). */
   labelSmoothing?: number;
   /** Training rows: the last window of each user (default) or all windows. */
@@ -100,7 +102,7 @@ export async function fitGenrec(o: GenrecOptions): Promise<GenrecFit> {
   log.info({ codeSizes, collisionRate: tok.report.collisionRate, soloPairShare: tok.report.soloPairShare, seconds: tokenizeSeconds }, 'semantic IDs ready');
   const itemIds = o.dataset.items.ids;
   const train: MemberTrainOptions = {};
-  for (const k of ['model', 'batchSize', 'lr', 'weightDecay', 'historyDropout', 'labelSmoothing', 'windows'] as const) {
+  for (const k of ['model', 'batchSize', 'lr', 'weightDecay', 'historyDropout', 'labelSmoothing', 'windows', 'recencyWeight'] as const) {
     if (o[k] !== undefined) Object.assign(train, { [k]: o[k] });
   }
   const jobs: MemberJob[] = Array.from({ length: o.members ?? 1 }, (_, i) => ({
@@ -153,6 +155,7 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
   Object.assign(model, generatorBoolOptions(options));
   const tokenizer: Partial<TokenizerConfig> = {};
   if (n('codebookSize') !== undefined) tokenizer.codebookSize = n('codebookSize')!;
+  const recency = recencyWeightOption(options.recencyWeight);
   if (n('maxCodeShare') !== undefined) tokenizer.maxCodeShare = n('maxCodeShare')!;
   return {
     model,
@@ -160,6 +163,7 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
     ...(n('lr') !== undefined ? { lr: n('lr')! } : {}),
     ...(n('weightDecay') !== undefined ? { weightDecay: n('weightDecay')! } : {}),
     ...(n('historyDropout') !== undefined ? { historyDropout: n('historyDropout')! } : {}),
+    ...(recency !== undefined ? { recencyWeight: recency } : {}),
     ...(n('labelSmoothing') !== undefined ? { labelSmoothing: n('labelSmoothing')! } : {}),
     ...(options.windows !== undefined ? { windows: windowsOption(options.windows) } : {}),
     ...(n('beam') !== undefined ? { beam: n('beam')! } : {}),

@@ -17,7 +17,7 @@ import { evaluate } from './harness.js';
 import { generativeRanker } from './generative-ranker.js';
 
 /** The settings of `trainGenerator` a member takes from its caller (plain data). */
-export type MemberTrainOptions = Partial<Pick<GeneratorTrainOptions, 'model' | 'batchSize' | 'lr' | 'weightDecay' | 'historyDropout' | 'labelSmoothing' | 'windows'>>;
+export type MemberTrainOptions = Partial<Pick<GeneratorTrainOptions, 'model' | 'batchSize' | 'lr' | 'weightDecay' | 'historyDropout' | 'labelSmoothing' | 'windows' | 'recencyWeight'>>;
 
 /** Everything one member's training needs, as plain data (it crosses to a worker thread). */
 export interface MemberJob {

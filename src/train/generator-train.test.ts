@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Rng } from '../engine/index.js';
 import { RunDir } from './run-dir.js';
 import { splitWithRandomCodes } from './fixtures.js';
-import { trainGenerator } from './generator-train.js';
+import { targetWeights, trainGenerator } from './generator-train.js';
 import { PackedBatches, blankHistory } from './packing.js';
 import { trainingSequences } from '../data/batches.js';
 
@@ -29,6 +29,26 @@ test('packed batches hold every training transition once, with positions as if l
   }
   assert.equal(targets, expected);
   assert.equal(packer.batchesIn(0), [...packer.epoch(0)].length);
+});
+
+test('target weights: 1 for every target by default, ρ^j for a target j events before its sequence\'s end, 0 without one', async () => {
+  const { split } = await setup();
+  const T = 10, seqs = trainingSequences(split, { maxLen: T });
+  const b = new PackedBatches(seqs, 8, T, 1).epoch(0).next().value!;
+  const plain = targetWeights(b, T, {}, new Float32Array(8 * T));
+  const recent = targetWeights(b, T, { recencyWeight: 0.5 }, new Float32Array(8 * T));
+  let lasts = 0;
+  for (let i = 0; i < plain.length; i++) {
+    assert.equal(plain[i], b.targets[i]! > 0 ? 1 : 0);
+    if (b.targets[i] === 0) { assert.equal(recent[i], 0); continue; }
+    // Walking back from a segment's last target, each one before it weighs half as much.
+    const last = i % T === T - 1 || b.segments[i + 1] !== b.segments[i];
+    if (last) { lasts++; assert.equal(recent[i], 1); } else assert.equal(recent[i], recent[i + 1]! / 2);
+  }
+  assert.ok(lasts > 8, `${lasts} segments`);
+  // Type weights multiply in: type 1 weighs 3 (ρ 1).
+  const typed = targetWeights({ ...b, targetTypes: b.targetTypes.map(() => 1) }, T, { typeWeights: Float32Array.of(3) }, new Float32Array(8 * T));
+  typed.forEach((w, i) => assert.equal(w, 3 * plain[i]!));
 });
 
 test('generator training is deterministic and a run killed after one epoch resumes to the same result', async () => {

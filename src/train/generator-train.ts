@@ -10,7 +10,7 @@ import { Generator, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, pre
 import { PrefixTrie } from '../tokenizer/index.js';
 import { trainLoop, type Feeds, type TrainLoopResult } from './loop.js';
 import { ChildSlotFeeds } from './child-slots.js';
-import { PackedBatches, blankHistory } from './packing.js';
+import { PackedBatches, blankHistory, type PackedBatch } from './packing.js';
 import type { RunDir } from './run-dir.js';
 import { warmupCosine } from './schedule.js';
 
@@ -42,6 +42,12 @@ export interface GeneratorTrainOptions {
   windows?: 'last' | 'all';
   /** Label smoothing of the pair softmax (`pairSoftmax` models; default 0). */
   labelSmoothing?: number;
+  /**
+   * A target j events before the end of its training row weighs ρ^j (default 1: all alike): with `last`
+   * windows, a user's latest targets, the nearest in time to the held-out ones, weigh most (with `all`,
+   * each window's latest).
+   */
+  recencyWeight?: number;
   /** Weight of a target by its event type (index = type code); ≤ 0 drops the target. Default 1. */
   typeWeights?: Float32Array;
   evaluate?(model: Generator, epoch: number): Promise<Record<string, number>>;
@@ -130,10 +136,7 @@ export async function trainGenerator(o: GeneratorTrainOptions): Promise<Generato
     const rng = new Rng(mix32(o.seed ^ 0x5eed, epoch + 1));
     for (const b of packer.epoch(epoch)) {
       blankHistory(b.mask, blank, rng);
-      for (let i = 0; i < B * T; i++) {
-        const tt = b.targetTypes[i]!;
-        weights[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) : 0;
-      }
+      targetWeights(b, T, o, weights);
       const feeds: Feeds = {
         items: { data: b.items, dims }, mask: { data: b.mask, dims }, targets: { data: b.targets, dims }, weights: { data: weights, dims },
         segments: { data: b.segments, dims }, positions: { data: b.positions, dims },
@@ -182,4 +185,18 @@ function slotInputs(g: Graph, l: number, N: number, C: number, rows = false): Ch
     codes: g.input(`slot_codes_${l}`, 'int32', [N, C]), mask: g.input(`slot_mask_${l}`, 'float32', [N, C]), target: g.input(`slot_target_${l}`, 'int32', [N]),
     ...(rows ? { rows: g.input(`slot_rows_${l}`, 'int32', [N, C]) } : {}),
   };
+}
+
+/**
+ * Each target's loss weight in a packed batch: its event type's (`typeWeights`; 1 without), times ρ^j
+ * (`recencyWeight`) for a target j events before the end of its sequence, whose last input sits at
+ * position T − 1 (packing.ts); 0 where there is no target.
+ */
+export function targetWeights(b: Pick<PackedBatch, 'targets' | 'targetTypes' | 'positions'>, T: number, o: Pick<GeneratorTrainOptions, 'typeWeights' | 'recencyWeight'>, out: Float32Array): Float32Array {
+  const rho = o.recencyWeight ?? 1;
+  for (let i = 0; i < out.length; i++) {
+    const tt = b.targetTypes[i]!;
+    out[i] = b.targets[i]! > 0 ? (o.typeWeights && tt > 0 ? Math.max(0, o.typeWeights[tt - 1]!) : 1) * rho ** (T - 1 - b.positions[i]!) : 0;
+  }
+  return out;
 }

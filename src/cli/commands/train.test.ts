@@ -96,7 +96,7 @@ test('a bundle\'s memory counts every transition of its data, and genrec eval sc
   assert.ok(Math.abs(cliEval('valid')['ndcg@10'] - valid['ndcg@10']!) < 1e-6, 'validation reads the training part\'s table');
 });
 
-for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba'], ['--memory', 'sometimes'], ['--memory-rows', 'some'], ['--memory-span', '0']] as const) {
+for (const [flag, value] of [['--members', '0'], ['--lr', 'fast'], ['--windows', 'some'], ['--pair-softmax', 'yes'], ['--triple-vectors', 'maybe'], ['--triple-input', 'maybe'], ['--relative-buckets', '-1'], ['--block', 'mamba'], ['--memory', 'sometimes'], ['--memory-rows', 'some'], ['--memory-span', '0'], ['--recency-weight', '2']] as const) {
   test(`genrec train: a bad ${flag} is a usage error (exit 2) that names the flag`, (t) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
     t.after(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -14,7 +14,7 @@ import { addSourceOptions, sourceData, type SourceOptions } from './import.js';
 import { EVAL_BEAM } from '../../eval/generative-ranker.js';
 
 export interface TrainOptions extends SourceOptions {
-  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairTemperature?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string;
+  epochs?: string; maxLen?: string; arch?: string; dModel?: string; layers?: string; heads?: string; dropout?: string; prototypes?: string; embStd?: string; pairTemperature?: string; pairSoftmax?: string; tripleVectors?: string; pairInput?: string; tripleInput?: string; itemId?: string; relativeBuckets?: string; block?: string; windows?: string; recencyWeight?: string;
   batchSize?: string; lr?: string; members?: string; memory?: string; memoryRows?: string; memorySpan?: string; beam?: string; evalUsers?: string; runDir?: string; modelsDir?: string; fresh?: boolean;
 }
 
@@ -60,6 +60,7 @@ export function register(program: Command): void {
     .option('--emb-std <x>', 'initial std of the code, item, pair and prototype tables (default 1/√d)')
     .option('--pair-temperature <x>', 'pair softmax: cosine of state and prefix vector over this temperature (default off: dot with the RMS-normed state)')
     .option('--windows <mode>', 'training rows: last (each user\'s most recent max-len events) or all (every window of a history)')
+    .option('--recency-weight <ρ>', 'a training target j events before the end of its row weighs ρ^j (default 1; 0.9 on Amazon Beauty, docs/results.md section 31)')
     .option('--batch-size <n>', 'rows per packed batch (default config train.batchSize, 64)')
     .option('--lr <x>', 'peak learning rate (default config train.lr, 0.002)')
     .option('--members <n>', 'generators trained on the same semantic IDs with different seeds, decoded as one ensemble (n× the training time and decode work; default 1)')
@@ -76,7 +77,7 @@ export function register(program: Command): void {
       const { json = false } = globalOptions(c);
       const data = await import('../../data/index.js');
       const { fitGenrec } = await import('../../eval/genrec.js');
-      const { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, windowsOption } = await import('../../eval/flags.js');
+      const { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, recencyWeightOption, windowsOption } = await import('../../eval/flags.js');
       const { RunDir, bundleData, servingMemory, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
       const t0 = performance.now();
@@ -106,6 +107,7 @@ export function register(program: Command): void {
         lr: opts.lr !== undefined ? positiveFlag('lr', opts.lr, 0.002) : config.train.lr,
         weightDecay: config.train.weightDecay,
         ...(opts.windows !== undefined ? { windows: windowsOption(opts.windows) } : {}),
+        ...(opts.recencyWeight !== undefined ? { recencyWeight: recencyWeightOption(opts.recencyWeight)! } : {}),
         ...(opts.members !== undefined ? { members: optionalIntFlag('members', opts.members, 1)! } : {}),
         ...(opts.memory !== undefined ? { memory: memoryOption(opts.memory) } : {}),
         ...(opts.memoryRows !== undefined ? { memoryRows: memoryRowsOption(opts.memoryRows) } : {}),
