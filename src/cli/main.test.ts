@@ -85,6 +85,26 @@ test('the suites check their numeric flags first: a bad value is a usage error n
   }
 });
 
+test('bench quality says when its test counts read the validation events (--refit-valid), and not otherwise', async (t) => {
+  const { mkdtempSync, rmSync, writeFileSync, readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'genrec-quality-refit-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // 40 users over 30 items in the S3-Rec format: `user item item ...`.
+  writeFileSync(join(dir, 'tiny.txt'), Array.from({ length: 40 }, (_, u) => `${u + 1} ${Array.from({ length: 6 }, (_, k) => 1 + ((u * 7 + k * 3) % 30)).join(' ')}`).join('\n') + '\n');
+  for (const refit of [true, false]) {
+    const runDir = join(dir, `run-${refit}`);
+    const r = await run('bench', 'quality', '--path', dir, '--format', 's3rec', '--models', 'mostpop', '--seeds', '1', '--run-dir', runDir, ...(refit ? ['--refit-valid', 'true'] : []), '--json');
+    assert.equal(r.code, EXIT_OK, r.err);
+    const last = JSON.parse(r.out.trim().split('\n').pop()!);
+    assert.equal(last.refit_valid, refit ? true : undefined);
+    assert.ok(last.models.mostpop['recall@10'] >= 0);
+    assert.equal(JSON.parse(readFileSync(join(runDir, 'results.json'), 'utf8')).refit_valid, refit ? true : undefined);
+    assert.equal(/outside the protocol/.test(readFileSync(join(runDir, 'quality.md'), 'utf8')), refit);
+  }
+});
+
 test('commander usage errors become GENREC_E_USAGE with exit code 2', async () => {
   const r = await run('nosuchcommand');
   assert.equal(r.code, EXIT_USAGE);
