@@ -77,7 +77,7 @@ export const quality: BenchSuite = {
 
     if (!opts.path) throw new GenrecError('GENREC_E_USAGE', 'bench quality needs --path DIR', 'e.g. --path ../shared/datasets/amazon-beauty --format s3rec');
     const { intFlag } = await import('../src/cli/flags.js');
-    const { flagName } = await import('../src/eval/flags.js');
+    const { boolOption, flagName } = await import('../src/eval/flags.js');
     const intOpt = (key: string, min: number): number | undefined => opts[key] === undefined ? undefined : intFlag(flagName(key), opts[key], min);
     const seeds = intOpt('seeds', 1)!, firstSeed = intOpt('seed', 0)!;
     const names = opts.models ? String(opts.models).split(',').map((s) => s.trim()).filter(Boolean) : Object.keys(modelFactories);
@@ -87,7 +87,6 @@ export const quality: BenchSuite = {
       }
     }
     const threads = intOpt('threads', 0) ?? 0;
-    const { boolOption } = await import('../src/eval/flags.js');
     const refitValid = boolOption('refit-valid', opts.refitValid) ?? false;
     const runtime = threads > 0 ? { threads } : undefined;
     // genrec's own flags too, before the data loads and other models train for an hour.

@@ -183,7 +183,7 @@ export const genrec: ModelFactory = async (ctx) => {
   const extra = genrecOptionsFrom(ctx.options);
   const fit = await fitGenrec({ dataset: ctx.dataset, split: ctx.split, seed: ctx.seed, maxLen: ctx.maxLen, epochs: ctx.epochs ?? 60, runDir: ctx.runDir, ...(ctx.runtime ? { runtime: ctx.runtime } : {}), ...extra });
   const gm = await GenerativeModel.fromModule(fit.members.map((m) => m.model), fit.codes, ctx.dataset.items.ids, ctx.runtime);
-  gm.setMemory(fit.memory && ctx.refitValid ? { ...fit.memory, table: TransitionTable.knownBefore(ctx.split, 'test', fit.memory.options.span ?? 1) } : fit.memory);
+  gm.setMemory(fit.memory && ctx.refitValid ? { ...fit.memory, table: TransitionTable.knownBefore(ctx.split, 'test', fit.memory.table.span) } : fit.memory);
   const ranker = generativeRanker(gm, { beam: extra.beam ?? EVAL_BEAM });
   return {
     ranker, trainSeconds: (performance.now() - t0) / 1000, dispose: () => gm.close(),
