@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { trainToyGenerator } from './toy-generator.js';
-import { Generator, codeOffsets, distanceBuckets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
+import { Generator, childCountGroups, codeOffsets, distanceBuckets, firstLevelGroupCount, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type GeneratorConfig } from './generator.js';
 import { HstuBlock } from './layers.js';
 import { PrefixTrie } from '../tokenizer/index.js';
 import { Graph, Rng, runGraph } from '../engine/index.js';
@@ -93,7 +93,10 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
   const f = firstLevelPrefixes(trie, rowOf, P - 1, 4, 3);
   assert.equal(f.count, P);
   assert.equal(f.width, t.width);
-  const prefixes = { codes: g.constant(f.codes, [P], 'int32'), rows: g.constant(f.rows, [P], 'int32'), known: g.constant(f.known, [P], 'float32'), index: g.constant(f.index, dims, 'int32'), mask: children.mask };
+  const prefixes = {
+    codes: g.constant(f.codes, [P], 'int32'), rows: g.constant(f.rows, [P], 'int32'), known: g.constant(f.known, [P], 'float32'),
+    groups: f.groups.map((t) => ({ index: g.constant(t.index, [t.count, t.width], 'int32'), mask: g.constant(t.mask, [t.count, t.width], 'float32') })), order: g.constant(f.order, [4], 'int32'),
+  };
   // Level-1 rows: every (user, c₀) with c₀ < 3.
   const rowUser = g.constant(Int32Array.from([0, 0, 0, 1, 1, 1]), [6], 'int32');
   const prefix = g.constant(Int32Array.from([0, 1, 2, 0, 1, 2].map((c) => codeOffsets(sizes)[0]! + c)), [6, 1], 'int32');
@@ -144,6 +147,48 @@ for (const pairTemperature of [undefined, 0.1]) test(`pair softmax${pairTemperat
       assert.ok(Math.abs(chained - (row[p]! - lse(row))) < 1e-4, `user ${u} prefix ${c0}-${c1}: ${chained} vs ${row[p]! - lse(row)}`);
     }
   }
+});
+
+test('first-level groups: every prefix once, in its code\'s row; the cuts leave the fewest padded slots', () => {
+  const rng = new Rng(5);
+  // Padded slots of cutting the sorted counts at every choice of cut points (brute force, small K).
+  const best = (w: number[], G: number): number => {
+    if (G === 1) return w.length * w[w.length - 1]!;
+    let m = Infinity;
+    for (let i = 1; i <= w.length - G + 1; i++) m = Math.min(m, i * w[i - 1]! + best(w.slice(i), G - 1));
+    return m;
+  };
+  for (let trial = 0; trial < 20; trial++) {
+    const K = 1 + rng.int(9), G = 1 + rng.int(4);
+    const counts = Int32Array.from({ length: K }, () => (rng.int(4) === 0 ? 0 : 1 + rng.int(12)));
+    const { sorted, cuts } = childCountGroups(counts, G);
+    assert.equal(cuts.length, Math.min(G, K));
+    assert.deepEqual([cuts[0]![0], ...cuts.map((c) => c[1])], [0, ...cuts.slice(1).map((c) => c[0]), K], 'consecutive runs from 0 to K');
+    assert.ok(cuts.every(([i, j]) => j > i), 'no empty group');
+    const widths = Array.from(sorted, (c) => Math.max(1, counts[c]!));
+    const slots = cuts.reduce((a, [i, j]) => a + (j - i) * widths[j - 1]!, 0);
+    assert.equal(slots, best(widths, Math.min(G, K)), `counts ${counts}, ${G} groups`);
+  }
+  // A catalogue whose first-level codes have 0–9 prefixes.
+  const sizes = [12, 10, 3], rows: number[] = [];
+  for (let c0 = 0; c0 < 12; c0++) for (let c1 = 0; c1 < (c0 * 7) % 10; c1++) rows.push(c0, c1, rng.int(3));
+  const codes = Int32Array.from(rows), n = codes.length / 3;
+  const trie = PrefixTrie.build(codes, n, 3, sizes);
+  const pairs = prefixPairs(trie), P = pairs.length / 2;
+  const f = firstLevelPrefixes(trie, pairRowTable(pairs, 12, 10), P, 12, 10);
+  assert.equal(f.groups.length, firstLevelGroupCount(12));
+  const seen = new Int32Array(P);
+  const at = f.groups.flatMap((t) => Array.from({ length: t.count }, (_, r) => ({ t, r })));
+  for (let c0 = 0; c0 < 12; c0++) {
+    const { t, r } = at[f.order[c0]!]!;
+    const mine: number[] = [];
+    for (let k = 0; k < t.width; k++) if (t.mask[r * t.width + k] === 0) mine.push(t.index[r * t.width + k]!);
+    assert.deepEqual(mine.map((p) => pairs[2 * p]), mine.map(() => c0), 'a code\'s row lists its own prefixes');
+    assert.equal(mine.length, (c0 * 7) % 10);
+    for (const p of mine) seen[p]++;
+  }
+  assert.ok(seen.every((x) => x === 1), 'every prefix exactly once');
+  assert.ok(f.groups.reduce((a, t) => a + t.count * t.width, 0) < 12 * f.width, 'fewer slots than one table padded to the widest code');
 });
 
 test('triple vectors: a third-level code scores z·(e₂ + triple[c₀, c₁, c₂]) at its prefix, z·e₂ for a prefix newer than the table', async () => {

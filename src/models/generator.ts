@@ -267,26 +267,64 @@ export function prefixChildren(trie: { tokens: Int32Array[]; childStart: Int32Ar
 
 /**
  * Decode-time table of a pair-softmax model's first level, one entry per (c₀, c₁) prefix of the current
- * catalogue [P] in trie order: its second-level code, pair-table row and whether it has one (`known`);
- * `index` [K₀, C] lists each first-level code's prefixes (positions in that order, padded; `mask` as in
- * `PrefixChildren`). The P prefixes' scores form one [P, U] table (rows of U users), and a code's log Σ over
- * its prefixes reads whole rows of it through `index`, where gathering single scores into [U, K₀, C] was
- * element by element (K₀·C = 38,400 entries a user on Beauty, for P = 10,581).
+ * catalogue [P] in trie order: its second-level code, pair-table row and whether it has one (`known`).
+ * The P prefixes' scores form one [P, U] table (rows of U users), and a first-level code's log Σ over its
+ * prefixes reads whole rows of it. The codes come in `groups` of similar child counts, each a padded
+ * [codes, C_g] `index` of prefix positions with its additive `mask` (0 real, −1e9 padding); `order` [K₀]
+ * is each code's row among the groups' rows, concatenated. One [K₀, C] table padded to the most children
+ * any code has was 2.5–3 times the prefixes on Beauty (38,400 slots a user for P = 10,581), and that
+ * padding was most of the first level's decode time.
  */
 export interface FirstLevelPrefixes {
   codes: Tensor;
   rows: Tensor;
   known: Tensor;
-  index: Tensor;
-  mask: Tensor;
+  groups: { index: Tensor; mask: Tensor }[];
+  order: Tensor;
 }
 
-/** `FirstLevelPrefixes` data (but `mask`, which is `prefixChildren`'s) from a trie (current catalogue) and the model's row lookup (`pairRowTable`). */
-export function firstLevelPrefixes(trie: { tokens: Int32Array[]; childStart: Int32Array[] }, rowOf: Int32Array, pairRows: number, K0: number, K1: number): { count: number; width: number; codes: Int32Array; rows: Int32Array; known: Float32Array; index: Int32Array } {
+/** How many child-count groups the first level's decode graph reads (`FirstLevelPrefixes`). */
+export const FIRST_LEVEL_GROUPS = 6;
+export const firstLevelGroupCount = (K0: number): number => Math.max(1, Math.min(FIRST_LEVEL_GROUPS, K0));
+
+/**
+ * Codes sorted by child count (then code), cut into `groups` consecutive runs that minimise the padded
+ * slots Σ rows·(most children in the run): an exact dynamic programme, O(groups·K₀²), run once per catalogue.
+ */
+export function childCountGroups(counts: Int32Array, groups: number): { sorted: Int32Array; cuts: [number, number][] } {
+  const K = counts.length;
+  const sorted = Int32Array.from({ length: K }, (_, c) => c).sort((a, b) => counts[a]! - counts[b]! || a - b);
+  const width = (i: number) => Math.max(1, counts[sorted[i]!]!);
+  const G = Math.min(groups, K);
+  // cost[g][j]: the fewest slots for the first j sorted codes in g runs; from[g][j]: where the last run starts.
+  const cost = Array.from({ length: G + 1 }, () => new Float64Array(K + 1).fill(Infinity));
+  const from = Array.from({ length: G + 1 }, () => new Int32Array(K + 1));
+  cost[0]![0] = 0;
+  for (let g = 1; g <= G; g++) {
+    for (let j = g; j <= K; j++) {
+      for (let i = g - 1; i < j; i++) {
+        const c = cost[g - 1]![i]! + (j - i) * width(j - 1);
+        if (c < cost[g]![j]!) { cost[g]![j] = c; from[g]![j] = i; }
+      }
+    }
+  }
+  const cuts: [number, number][] = [];
+  for (let g = G, j = K; g > 0; g--) { const i = from[g]![j]!; cuts.unshift([i, j]); j = i; }
+  return { sorted, cuts };
+}
+
+/** `FirstLevelPrefixes` data from a trie (current catalogue) and the model's row lookup (`pairRowTable`); `index` and `width` are the single padded [K₀, C] table that graphs exported before the groups read. */
+export function firstLevelPrefixes(trie: { tokens: Int32Array[]; childStart: Int32Array[] }, rowOf: Int32Array, pairRows: number, K0: number, K1: number): {
+  count: number; width: number; codes: Int32Array; rows: Int32Array; known: Float32Array; index: Int32Array;
+  groups: { count: number; width: number; index: Int32Array; mask: Float32Array }[]; order: Int32Array;
+} {
   const cs = trie.childStart[1]!, first = trie.tokens[0]!, second = trie.tokens[1]!, width = firstLevelWidth(trie);
   const count = cs[first.length]! - cs[0]!;
   const codes = new Int32Array(count), rows = new Int32Array(count), known = new Float32Array(count), index = new Int32Array(K0 * width);
+  const children = new Int32Array(K0), start = new Int32Array(K0);
   for (let n = 0; n < first.length; n++) {
+    children[first[n]!] = cs[n + 1]! - cs[n]!;
+    start[first[n]!] = cs[n]! - cs[0]!;
     for (let j = 0, k = cs[n]!; k < cs[n + 1]!; j++, k++) {
       const p = k - cs[0]!, row = rowOf[first[n]! * K1 + second[k]!]!;
       codes[p] = second[k]!;
@@ -294,7 +332,18 @@ export function firstLevelPrefixes(trie: { tokens: Int32Array[]; childStart: Int
       if (row < pairRows) { rows[p] = row; known[p] = 1; }
     }
   }
-  return { count, width, codes, rows, known, index };
+  const { sorted, cuts } = childCountGroups(children, firstLevelGroupCount(K0));
+  const order = new Int32Array(K0);
+  sorted.forEach((c, at) => { order[c] = at; });
+  const groups = cuts.map(([i, j]) => {
+    const w = Math.max(1, children[sorted[j - 1]!]!), gi = new Int32Array((j - i) * w), gm = new Float32Array((j - i) * w).fill(-1e9);
+    for (let r = 0; r < j - i; r++) {
+      const c = sorted[i + r]!;
+      for (let k = 0; k < children[c]!; k++) { gi[r * w + k] = start[c]! + k; gm[r * w + k] = 0; }
+    }
+    return { count: j - i, width: w, index: gi, mask: gm };
+  });
+  return { count, width, codes, rows, known, index, groups, order };
 }
 
 /** The decode-time tables a decode step reads (which ones depends on the model and level; see buildDecodeGraph). */
@@ -700,8 +749,9 @@ export class Generator extends Module {
     const pair = this.pairEmb ? op.gemm(this.pairEmb.on(g), zu, false, true) : null;
     let s = op.gather(e1, prefixes.codes);
     if (pair) s = s.add(op.gather(pair, prefixes.rows).mul(op.unsqueeze(prefixes.known, -1)));
-    // Each code's prefixes' rows [K0, C, U] (padding masked), log Σ over them → [U, K0].
-    const lse = op.transposeLast(op.logSumExp(op.gather(s, prefixes.index).add(op.unsqueeze(prefixes.mask, -1)), 1));
+    // Each group's codes' prefixes' rows [codes, C_g, U] (padding masked), log Σ over them, back in code order → [U, K0].
+    const parts = prefixes.groups.map((t) => op.logSumExp(op.gather(s, t.index).add(op.unsqueeze(t.mask, -1)), 1));
+    const lse = op.transposeLast(op.gather(op.concat(parts, 0), prefixes.order));
     const s0 = op.gemm(zu, this.codeVectors(g, 0), false, true); // [U, K0]
     return { logits: op.gather(s0.add(lse), rowUser), codeScores: op.transposeLast(e1), pairScores: pair ? op.transposeLast(pair) : null };
   }
@@ -943,7 +993,8 @@ export function buildDecodeGraph(model: Generator, g: Graph, level: number): Rec
   if (model.pairHead && level === 0 && !c.pairTemperature) {
     tables.prefixes = {
       codes: g.input('prefix_codes', 'int32', ['prefixes']), rows: g.input('prefix_rows', 'int32', ['prefixes']), known: g.input('prefix_known', 'float32', ['prefixes']),
-      index: g.input('prefix_index', 'int32', [K0, 'width']), mask: g.input('child_mask', 'float32', [K0, 'width']),
+      groups: Array.from({ length: firstLevelGroupCount(K0) }, (_, i) => ({ index: g.input(`prefix_index_${i}`, 'int32', [`codes_${i}`, `width_${i}`]), mask: g.input(`prefix_mask_${i}`, 'float32', [`codes_${i}`, `width_${i}`]) })),
+      order: g.input('prefix_order', 'int32', [K0]),
     };
   } else if (model.pairHead && level < 2) {
     tables.children = { codes: g.input('child_codes', 'int32', [K0, 'width']), rows: g.input('child_rows', 'int32', [K0, 'width']), known: g.input('child_known', 'float32', [K0, 'width']), mask: g.input('child_mask', 'float32', [K0, 'width']) };

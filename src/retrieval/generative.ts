@@ -321,12 +321,16 @@ export class GenerativeModel {
     return mean;
   }
 
-  /** A pair-softmax model's first level: the current catalogue's (c₀, c₁) prefixes as one flat table (its padding mask is `child_mask`). */
+  /** A pair-softmax model's first level: the current catalogue's (c₀, c₁) prefixes as one flat table, with its codes' prefixes in child-count groups. */
   private prefixFeeds(): Record<string, ort.Tensor> {
     if (this.prefixCache?.trie !== this.trie) {
       const [K0, K1] = this.config.codeSizes as [number, number];
       const t = firstLevelPrefixes(this.trie, this.pairRows!, this.config.pairRows!, K0, K1), P = t.count;
-      this.prefixCache = { trie: this.trie, feeds: { prefix_codes: toOrt(t.codes, [P]), prefix_rows: toOrt(t.rows, [P]), prefix_known: toOrt(t.known, [P]), prefix_index: toOrt(t.index, [K0, t.width]) } };
+      const feeds: Record<string, ort.Tensor> = { prefix_codes: toOrt(t.codes, [P]), prefix_rows: toOrt(t.rows, [P]), prefix_known: toOrt(t.known, [P]), prefix_order: toOrt(t.order, [K0]) };
+      t.groups.forEach((gr, i) => { feeds[`prefix_index_${i}`] = toOrt(gr.index, [gr.count, gr.width]); feeds[`prefix_mask_${i}`] = toOrt(gr.mask, [gr.count, gr.width]); });
+      // Graphs exported before the groups read one padded table (with `child_mask`).
+      feeds.prefix_index = toOrt(t.index, [K0, t.width]);
+      this.prefixCache = { trie: this.trie, feeds };
     }
     return this.prefixCache.feeds;
   }

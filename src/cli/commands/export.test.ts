@@ -22,7 +22,8 @@ test('genrec export: the README lists each graph\'s real inputs, with the tables
   const readme = await graphsReadme(readBundle(path));
   const section = (file: string) => readme.split('## ').find((s) => s.startsWith(file))!;
   for (const name of ['items', 'mask', 'item_tokens', 'pair_rows', 'item_triple_rows', 'ctx_h']) assert.match(section('encode.onnx'), new RegExp(`\`${name}\``), name);
-  for (const name of ['prefix_codes', 'prefix_rows', 'prefix_known', 'prefix_index', 'child_mask', 'row_user', 'logits', 'user_code_scores', 'user_pair_scores']) assert.match(section('decode-0.onnx'), new RegExp(`\`${name}\``), name);
+  for (const name of ['prefix_codes', 'prefix_rows', 'prefix_known', 'prefix_index_0', 'prefix_mask_0', 'prefix_order', 'row_user', 'logits', 'user_code_scores', 'user_pair_scores']) assert.match(section('decode-0.onnx'), new RegExp(`\`${name}\``), name);
+  assert.doesNotMatch(section('decode-0.onnx'), /`child_mask`|`prefix_index`/, 'the grouped first-level tables replace the single padded one');
   for (const name of ['child_codes', 'child_rows', 'child_known', 'child_mask', 'prefix', 'user_code_scores', 'user_pair_scores', 'child_logits']) assert.match(section('decode-1.onnx'), new RegExp(`\`${name}\``), name);
   for (const name of ['prefix', 'triple_node', 'triple_codes', 'triple_rows', 'triple_known']) assert.match(section('decode-2.onnx'), new RegExp(`\`${name}\``), name);
   assert.doesNotMatch(section('decode-2.onnx'), /child_codes/, 'only the inputs that graph has');

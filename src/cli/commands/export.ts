@@ -56,6 +56,7 @@ const TENSORS: Record<string, string> = {
   prefix_rows: 'int32 [P]: each prefix\'s pair-table row (see `pair_rows`; 0 when it has none)',
   prefix_known: 'float32 [P]: 1 where the prefix has a pair-table row (prefixes newer than the model have none)',
   prefix_index: 'int32 [K₀, C]: for each first-level code, its prefixes\' positions in the `prefix_codes` order (padded; see `child_mask`)',
+  prefix_order: 'int32 [K₀]: each first-level code\'s row among the `prefix_index_g` rows, concatenated in g order',
   child_codes: 'int32 [K₀, C]: for each first-level code, its children\'s second-level codes in the current catalogue (padded)',
   child_rows: 'int32 [K₀, C]: those children\'s pair-table rows (see `pair_rows`)',
   child_known: 'float32 [K₀, C]: 1 where the child has a pair-table row (prefixes newer than the model have none)',
@@ -71,6 +72,10 @@ const TENSORS: Record<string, string> = {
 };
 
 function describe(name: string): string {
+  const group = /^prefix_(index|mask)_(\d+)$/.exec(name);
+  if (group) return group[1] === 'index'
+    ? `int32 [codes, C]: group ${group[2]} of the first-level codes (those with similar child counts), each row a code's prefixes' positions in the \`prefix_codes\` order, padded`
+    : `float32 [codes, C]: 0 where \`prefix_index_${group[2]}\` holds a real prefix, −1e9 for padding`;
   const ctx = /^ctx_([kv])(\d+)$/.exec(name);
   if (ctx) return `float32 [users, heads, T, d/heads]: layer ${ctx[2]}'s history ${ctx[1] === 'k' ? 'keys' : 'values'} from the encode graph`;
   return TENSORS[name] ?? 'see src/models/generator.ts';
