@@ -81,9 +81,10 @@ class TopK {
   readonly score: Float32Array;
   readonly a: Int32Array;
   readonly b: Int32Array;
+  private readonly order: Int32Array;
   size = 0;
   constructor(readonly cap: number) {
-    this.score = new Float32Array(cap); this.a = new Int32Array(cap); this.b = new Int32Array(cap);
+    this.score = new Float32Array(cap); this.a = new Int32Array(cap); this.b = new Int32Array(cap); this.order = new Int32Array(cap);
   }
   reset(): void { this.size = 0; }
   push(s: number, a: number, b: number): void {
@@ -108,9 +109,18 @@ class TopK {
       this.set(i, s, a, b);
     }
   }
-  /** Indices into the heap arrays, best first. */
-  sorted(): number[] {
-    return Array.from({ length: this.size }, (_, i) => i).sort((x, y) => this.score[y]! - this.score[x]!);
+  /** Indices into the heap arrays, best first (ties in heap order, as a stable sort keeps them): `size` entries of `order`. */
+  sorted(): Int32Array {
+    // Insertion sort: a beam is a few dozen entries, sorted once per user and level (Array#sort with a
+    // comparator allocated and called through a closure was a tenth of a validation pass's JS time).
+    const o = this.order, s = this.score;
+    for (let i = 0; i < this.size; i++) {
+      const x = s[i]!;
+      let j = i;
+      while (j > 0 && s[o[j - 1]!]! < x) { o[j] = o[j - 1]!; j--; }
+      o[j] = i;
+    }
+    return o;
   }
   private move(to: number, from: number): void {
     this.score[to] = this.score[from]!; this.a[to] = this.a[from]!; this.b[to] = this.b[from]!;
@@ -198,7 +208,8 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
     const nModelScore = new Float64Array(modelScore.length);
     for (let u = 0; u < users; u++) {
       heap.reset();
-      const ex = excluded[u]?.[level + 1], userMass = mass?.[u];
+      // A subtree can be all excluded only if it holds no more items than the user excludes in all.
+      const ex = excluded[u]?.[level + 1], exTotal = excluded[u]?.[0]!.get(0) ?? 0, userMass = mass?.[u];
       for (let j = 0; j < count[u]!; j++) {
         const slot = u * W + j, row = rowOf[slot]!, parent = node[slot]!;
         const c0 = start[parent]!, n = start[parent + 1]! - c0;
@@ -220,14 +231,15 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
         if (userMass && row >= 0) mixPrior(child, n, modelChild, j * widest, userMass[level]!.get(parent) ?? 0, userMass[level + 1]!, c0, logBeta + modelScore[slot]!);
         for (let i = 0; i < n; i++) {
           const c = c0 + i;
-          if (ex && leaves[c + 1]! - leaves[c]! - (ex.get(c) ?? 0) <= 0) continue;
+          const below = leaves[c + 1]! - leaves[c]!;
+          if (ex && below <= exTotal && below - (ex.get(c) ?? 0) <= 0) continue;
           heap.push(score[slot]! + child[i]!, c, j);
         }
       }
       const best = heap.sorted();
-      nCount[u] = best.length;
-      best.forEach((h, i) => {
-        const slot = u * W + i, from = (u * W + heap.b[h]!) * L;
+      nCount[u] = heap.size;
+      for (let i = 0; i < heap.size; i++) {
+        const h = best[i]!, slot = u * W + i, from = (u * W + heap.b[h]!) * L;
         nNode[slot] = heap.a[h]!;
         nScore[slot] = heap.score[h]!;
         if (mass) {
@@ -236,7 +248,7 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
         }
         nTokens.set(tokens.subarray(from, from + level), slot * L);
         nTokens[slot * L + level] = opts.offsets[level]! + codeOf[heap.a[h]!]!;
-      });
+      }
     }
     count = nCount; node = nNode; score = nScore; tokens = nTokens; modelScore = nModelScore;
   }
