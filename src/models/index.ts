@@ -5,4 +5,4 @@ export {
   type GeneratorConfig, type PairHead, type ChildSlots, type HistoryInputs, type Context,
 } from './generator.js';
 export { SasRec, type SasRecConfig } from './sasrec.js';
-export { TransitionTable, DEFAULT_MEMORY_WINDOW, DEFAULT_MEMORY_DECAY, type MemoryOptions } from './transitions.js';
+export { TransitionTable, NodeMass, DEFAULT_MEMORY_WINDOW, DEFAULT_MEMORY_DECAY, type MemoryOptions } from './transitions.js';

@@ -53,6 +53,29 @@ export const SPAN_GAIN = 0.8;
 
 type Row = Map<number, number>;
 
+/**
+ * The count mass below the trie nodes of one depth that have any, as two arrays sorted by node id. A
+ * node's children are consecutive ids, so the beam search reads a prefix's children in one forward walk
+ * (`lowerBound` once); the Maps it replaced cost the sweep more in their building and collection than the
+ * beam search spent mixing.
+ */
+export class NodeMass {
+  constructor(readonly nodes: Int32Array, readonly mass: Float64Array) {}
+  get size(): number { return this.nodes.length; }
+  /** The first position whose node is ≥ `node`. */
+  lowerBound(node: number): number {
+    let lo = 0, hi = this.nodes.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (this.nodes[mid]! < node) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+  /** The mass below `node`, or undefined where it has none. */
+  get(node: number): number | undefined {
+    const i = this.lowerBound(node);
+    return this.nodes[i] === node ? this.mass[i]! : undefined;
+  }
+  keys(): IterableIterator<number> { return this.nodes.values(); }
+}
+
 export class TransitionTable {
   /** The transpose (predecessors of each item), built on first use. */
   private before: { start: Int32Array; prev: Int32Array; count: Float32Array } | null = null;
@@ -166,7 +189,7 @@ export class TransitionTable {
    * The successor mass below each trie node, per depth (sparse), for a user whose most recent items are
    * `recent` (most recent first): what the beam search reads. Empty maps when none of them has successors.
    */
-  prefixMass(trie: PrefixTrie, recent: ArrayLike<number>, o: Pick<MemoryOptions, 'decay' | 'reverse' | 'shares'>): Map<number, number>[] {
+  prefixMass(trie: PrefixTrie, recent: ArrayLike<number>, o: Pick<MemoryOptions, 'decay' | 'reverse' | 'shares'>): NodeMass[] {
     // Successors are summed per item in a dense scratch array first and only then carried up the trie:
     // ten recent items of a span-10 table on ml-1m reach a few thousand distinct items through tens of
     // thousands of row entries, and a Map update per entry and depth made the lookup the sweep's bulk.
@@ -194,14 +217,16 @@ export class TransitionTable {
       this.liveNext.get(a)?.forEach((c, b) => add(b, c * wt));
       if (o.reverse > 0) this.livePrev.get(a)?.forEach((c, b) => add(b, c * wt * o.reverse));
     }
-    const out: Map<number, number>[] = Array.from({ length: D + 1 }, () => new Map());
+    const out: NodeMass[] = new Array(D + 1);
     for (let l = D; l >= 0; l--) {
       const acc = sc.acc[l]!, nodes = sc.touched[l]!, up = l > 0 ? sc.acc[l - 1]! : null, upNodes = l > 0 ? sc.touched[l - 1]! : null;
+      const kept = new Int32Array(nodes.length);
+      let n = 0;
+      // Carried up in the order the nodes were reached (the sums, to the bit, of the Maps this replaced).
       for (const node of nodes) {
         const m = acc[node]!;
-        acc[node] = 0;
-        if (!(m > 0)) continue; // a weight that cancelled to 0 (never negative: counts are positive)
-        out[l]!.set(node, m);
+        if (!(m > 0)) { acc[node] = 0; continue; } // a weight that cancelled to 0 (never negative: counts are positive)
+        kept[n++] = node;
         if (up) {
           const p = trie.parent[l - 1]![node]!;
           if (up[p] === 0) upNodes!.push(p);
@@ -209,6 +234,9 @@ export class TransitionTable {
         }
       }
       nodes.length = 0;
+      const sorted = kept.subarray(0, n).sort(), mass = new Float64Array(n);
+      for (let i = 0; i < n; i++) { mass[i] = acc[sorted[i]!]!; acc[sorted[i]!] = 0; }
+      out[l] = new NodeMass(sorted, mass);
     }
     return out;
   }

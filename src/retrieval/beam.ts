@@ -6,6 +6,7 @@
  * `decode` only maps beam rows to their user (rowUser).
  */
 import type { PrefixTrie } from '../tokenizer/index.js';
+import type { NodeMass } from '../models/transitions.js';
 
 /**
  * Logits of the next code for N rows (beam prefixes of their users), one array per ensemble member (the
@@ -45,7 +46,7 @@ export interface BeamOptions {
 export interface BeamPrior {
   beta: number;
   /** User u's count mass below each trie node, per depth (depth 0 holds the root's total), or null for none. */
-  mass: (u: number) => Map<number, number>[] | null;
+  mass: (u: number) => NodeMass[] | null;
 }
 
 export interface BeamResult {
@@ -137,12 +138,16 @@ class TopK {
  * log(n_c + β·P(prefix)·p(c|prefix)) − log(n_prefix + β·P(prefix)). Without mass below the prefix it is the
  * model's own.
  */
-function mixPrior(logp: Float64Array, n: number, model: Float64Array, at: number, parentMass: number, childMass: Map<number, number>, c0: number, logBetaPrefix: number): void {
+function mixPrior(logp: Float64Array, n: number, model: Float64Array, at: number, parentMass: number, childMass: NodeMass, c0: number, logBetaPrefix: number): void {
   for (let i = 0; i < n; i++) model[at + i] = logp[i]!;
   if (parentMass <= 0) return;
   const norm = logAddExp(Math.log(parentMass), logBetaPrefix);
+  // The children are nodes c0 … c0 + n − 1: one walk along the sorted nodes that have mass.
+  const nodes = childMass.nodes;
+  let k = childMass.lowerBound(c0);
   for (let i = 0; i < n; i++) {
-    const c = childMass.get(c0 + i) ?? 0;
+    let c = 0;
+    if (k < nodes.length && nodes[k] === c0 + i) c = childMass.mass[k++]!;
     logp[i] = logAddExp(c > 0 ? Math.log(c) : -Infinity, logBetaPrefix + logp[i]!) - norm;
   }
 }

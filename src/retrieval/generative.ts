@@ -9,7 +9,7 @@
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
 import { buildDecodeGraph, buildEncodeGraph, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
-import { SPAN_GAIN, type MemoryOptions } from '../models/transitions.js';
+import { SPAN_GAIN, type MemoryOptions, type NodeMass } from '../models/transitions.js';
 import { readBundle, requireSameConfig, type BundleManifest, type BundleMemory, type MemberGraphs } from '../train/bundle.js';
 import { beamSearch, type BeamPrior, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
 import { PrefixTrie } from '../tokenizer/index.js';
@@ -229,7 +229,7 @@ export class GenerativeModel {
   private priorOf(h: HistoryBatch): BeamPrior | null {
     if (!this.memory) return null;
     const { table, options } = this.memory, T = this.maxLen, trie = this.trie;
-    const masses: (Map<number, number>[] | null | undefined)[] = new Array(h.users);
+    const masses: (NodeMass[] | null | undefined)[] = new Array(h.users);
     const recent: number[] = [];
     return {
       beta: options.beta,
