@@ -148,7 +148,8 @@ function mixPrior(logp: Float64Array, n: number, model: Float64Array, at: number
   for (let i = 0; i < n; i++) {
     let c = 0;
     if (k < nodes.length && nodes[k] === c0 + i) c = childMass.mass[k++]!;
-    logp[i] = logAddExp(c > 0 ? Math.log(c) : -Infinity, logBetaPrefix + logp[i]!) - norm;
+    // Without mass below the child, logAddExp(−∞, x) is x itself: skip its exp and log.
+    logp[i] = (c > 0 ? logAddExp(Math.log(c), logBetaPrefix + logp[i]!) : logBetaPrefix + logp[i]!) - norm;
   }
 }
 
@@ -251,7 +252,7 @@ export async function beamSearch(trie: PrefixTrie, users: number, decode: Decode
           const from = u * W + heap.b[h]!, parent = node[from]!;
           nModelScore[slot] = modelScore[from]! + (rowOf[from]! >= 0 ? modelChild[heap.b[h]! * widest + heap.a[h]! - start[parent]!]! : 0);
         }
-        nTokens.set(tokens.subarray(from, from + level), slot * L);
+        for (let l = 0; l < level; l++) nTokens[slot * L + l] = tokens[from + l]!;
         nTokens[slot * L + level] = opts.offsets[level]! + codeOf[heap.a[h]!]!;
       }
     }
