@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng, GenrecError } from '../engine/index.js';
+import { Rng, GenrecError, exportOnnx } from '../engine/index.js';
 import { TOY, toyCodes, toyNext, trainToyGenerator } from '../models/toy-generator.js';
 import { latestBundle, readBundle, writeBundle } from '../train/bundle.js';
 import { GenerativeModel } from './generative.js';
@@ -197,3 +197,35 @@ for (const pairSoftmax of [true, false]) {
     }
   });
 }
+
+test('a bundle written before the first level\'s child-count groups (one prefix table padded to the widest code) decodes as a new one does', async () => {
+  const { split, codes, sizes } = await splitWithRandomCodes();
+  const n = split.interactions.numItems, itemIds = Array.from({ length: n }, (_, i) => `i${i}`);
+  const { model } = await trainGenerator({ split, codes, codeSizes: sizes, maxLen: 10, epochs: 1, batchSize: 16, seed: 3, runtime: { threads: 1 }, model: { dModel: 16, nHead: 2, nLayer: 1, pairSoftmax: true, pairInput: true } });
+  const path = writeBundle(mkdtempSync(join(tmpdir(), 'genrec-bundle-')), { model, codes, itemIds, tokenizer: { version: 1 }, data: { label: 't', users: 0, items: n, events: 0 } });
+  // The old first-level graph: one group holding the whole padded [K₀, C] table, in code order.
+  const K0 = sizes[0]!;
+  const old = exportOnnx({
+    module: model,
+    build: (g) => {
+      const f = model.firstLevel({ kind: 'causal', h: g.input('ctx_h', 'float32', ['users', 16]) }, g.input('row_user', 'int32', ['rows']), {
+        codes: g.input('prefix_codes', 'int32', ['prefixes']), rows: g.input('prefix_rows', 'int32', ['prefixes']), known: g.input('prefix_known', 'float32', ['prefixes']),
+        groups: [{ index: g.input('prefix_index', 'int32', [K0, 'width']), mask: g.input('child_mask', 'float32', [K0, 'width']) }],
+        order: g.constant(Int32Array.from({ length: K0 }, (_, c) => c), [K0], 'int32'),
+      });
+      return { logits: f.logits, user_code_scores: f.codeScores, user_pair_scores: f.pairScores! };
+    },
+  });
+  writeFileSync(join(path, readBundle(path).manifest.files.decode[0]!), old);
+  const before = await GenerativeModel.load(path, { threads: 1 }), now = await GenerativeModel.fromModule(model, codes, itemIds, { threads: 1 });
+  try {
+    const T = 10, U = 6, items = new Int32Array(U * T);
+    for (let u = 0; u < U; u++) for (let t = 6; t < T; t++) items[u * T + t] = 1 + ((u * 7 + t * 3) % n);
+    const search = { k: 10, beam: 20, exclude: (u: number) => [items[u * T + T - 1]! - 1] };
+    const [a, b] = [await before.recommend({ users: U, items }, search), await now.recommend({ users: U, items }, search)];
+    assert.deepEqual(Array.from(a.items), Array.from(b.items));
+    a.scores.forEach((s, i) => assert.ok(Math.abs(s - b.scores[i]!) < 1e-5, `score ${i}: ${s} vs ${b.scores[i]}`));
+  } finally {
+    await Promise.all([before.close(), now.close()]);
+  }
+});
