@@ -169,6 +169,10 @@ test('first-level groups: every prefix once, in its code\'s row; the cuts leave 
     const slots = cuts.reduce((a, [i, j]) => a + (j - i) * widths[j - 1]!, 0);
     assert.equal(slots, best(widths, Math.min(G, K)), `counts ${counts}, ${G} groups`);
   }
+  // Fewer distinct counts than groups: runs of equal counts split, nothing padded.
+  const even = childCountGroups(Int32Array.from([3, 3, 3, 3, 3, 1]), 4);
+  assert.equal(even.cuts.length, 4);
+  assert.equal(even.cuts.reduce((a, [i, j]) => a + (j - i) * Math.max(1, [3, 3, 3, 3, 3, 1][even.sorted[j - 1]!]!), 0), 16);
   // A catalogue whose first-level codes have 0–9 prefixes.
   const sizes = [12, 10, 3], rows: number[] = [];
   for (let c0 = 0; c0 < 12; c0++) for (let c1 = 0; c1 < (c0 * 7) % 10; c1++) rows.push(c0, c1, rng.int(3));

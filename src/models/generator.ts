@@ -289,27 +289,42 @@ export const firstLevelGroupCount = (K0: number): number => Math.max(1, Math.min
 
 /**
  * Codes sorted by child count (then code), cut into `groups` consecutive runs that minimise the padded
- * slots Σ rows·(most children in the run): an exact dynamic programme, O(groups·K₀²), run once per catalogue.
+ * slots Σ rows·(most children in the run): an exact dynamic programme. A cut inside a run of equal counts
+ * never beats one at its end (the codes moved across it are no wider on the near side), so cuts are only
+ * tried at those ends: O(groups·distinct counts²), re-run when the catalogue changes.
  */
 export function childCountGroups(counts: Int32Array, groups: number): { sorted: Int32Array; cuts: [number, number][] } {
   const K = counts.length;
   const sorted = Int32Array.from({ length: K }, (_, c) => c).sort((a, b) => counts[a]! - counts[b]! || a - b);
   const width = (i: number) => Math.max(1, counts[sorted[i]!]!);
   const G = Math.min(groups, K);
-  // cost[g][j]: the fewest slots for the first j sorted codes in g runs; from[g][j]: where the last run starts.
-  const cost = Array.from({ length: G + 1 }, () => new Float64Array(K + 1).fill(Infinity));
-  const from = Array.from({ length: G + 1 }, () => new Int32Array(K + 1));
+  const at = [0];
+  for (let j = 1; j <= K; j++) if (j === K || width(j) !== width(j - 1)) at.push(j);
+  if (at.length - 1 <= G) {
+    // No more runs of equal counts than groups: each run its own group pads nothing, and splitting the
+    // longest runs (free within equal counts) makes up the number.
+    const cuts: [number, number][] = at.slice(1).map((j, r) => [at[r]!, j]);
+    while (cuts.length < G) {
+      const r = cuts.reduce((best, c, i) => (c[1] - c[0] > cuts[best]![1] - cuts[best]![0] ? i : best), 0), [i, j] = cuts[r]!;
+      cuts.splice(r, 1, [i, i + ((j - i) >> 1)], [i + ((j - i) >> 1), j]);
+    }
+    return { sorted, cuts };
+  }
+  const n = at.length;
+  // cost[g][b]: the fewest slots for the sorted codes before at[b] in g runs; from[g][b]: where the last run starts.
+  const cost = Array.from({ length: G + 1 }, () => new Float64Array(n).fill(Infinity));
+  const from = Array.from({ length: G + 1 }, () => new Int32Array(n));
   cost[0]![0] = 0;
   for (let g = 1; g <= G; g++) {
-    for (let j = g; j <= K; j++) {
-      for (let i = g - 1; i < j; i++) {
-        const c = cost[g - 1]![i]! + (j - i) * width(j - 1);
-        if (c < cost[g]![j]!) { cost[g]![j] = c; from[g]![j] = i; }
+    for (let b = g; b < n; b++) {
+      for (let a = g - 1; a < b; a++) {
+        const c = cost[g - 1]![a]! + (at[b]! - at[a]!) * width(at[b]! - 1);
+        if (c < cost[g]![b]!) { cost[g]![b] = c; from[g]![b] = a; }
       }
     }
   }
   const cuts: [number, number][] = [];
-  for (let g = G, j = K; g > 0; g--) { const i = from[g]![j]!; cuts.unshift([i, j]); j = i; }
+  for (let g = G, b = n - 1; g > 0; g--) { const a = from[g]![b]!; cuts.unshift([at[a]!, at[b]!]); b = a; }
   return { sorted, cuts };
 }
 
