@@ -8,7 +8,7 @@
  * transitions (models/transitions.ts), which the search mixes into the model's distribution.
  */
 import { GenrecError, createSession, exportOnnx, ort, toOrt, type RuntimeOptions } from '../engine/index.js';
-import { buildDecodeGraph, buildEncodeGraph, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
+import { FIRST_LEVEL_GROUPS, buildDecodeGraph, buildEncodeGraph, childCountGroups, codeOffsets, gapBucket, itemTokenTable, itemTripleRows, pairRowTable, prefixChildren, firstLevelPrefixes, prefixPairs, tripleChildren, type Generator, type GeneratorConfig } from '../models/generator.js';
 import { SPAN_GAIN, type MemoryOptions, type NodeMass } from '../models/transitions.js';
 import { readBundle, requireSameConfig, type BundleManifest, type BundleMemory, type MemberGraphs } from '../train/bundle.js';
 import { beamSearch, type BeamPrior, type BeamResult, type DecodeFn, type DecodeOutput } from './beam.js';
@@ -55,6 +55,7 @@ export class GenerativeModel {
   private codes: Int32Array;
   private childCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
   private prefixCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
+  private childGroupCache: { trie: PrefixTrie; value: { width: number; groupOf: Int32Array; widths: number[]; tables: Record<string, ort.Tensor>[] } } | null = null;
   private tripleCache: { trie: PrefixTrie; feeds: Record<string, ort.Tensor> } | null = null;
   private tripleRowCache: { trie: PrefixTrie; feed: ort.Tensor } | null = null;
   /** `tripleVectors` models: the training catalogue's trie (its depth-3 nodes are the triple table's rows). */
@@ -280,8 +281,19 @@ export class GenerativeModel {
       const all = Int32Array.from({ length: users }, (_, u) => u);
       await this.decodeMembers(ctx, 0, all, new Int32Array(0), users, new Int32Array(users));
     }
+    if (level === 1 && this.pairRows && rows > 0 && this.sessions[0]!.decode[1]!.outputNames.includes('child_logits')) return this.secondLevelByGroups(ctx, f, rowUser, prefix, rows);
     let childWidth: number | undefined;
-    const logits = await Promise.all(this.sessions.map(async (s, i) => {
+    const logits = (await this.runMembers(ctx, level, f)).map((out) => {
+      if (!out.child_logits) return out.logits!.data as Float32Array;
+      childWidth = out.child_logits.dims[1]!;
+      return out.child_logits.data as Float32Array;
+    });
+    return childWidth === undefined ? { logits } : { logits, childWidth };
+  }
+
+  /** Every member's level-`level` decode graph on the feeds `f` (and its own context); first-level score tables are kept in the context. */
+  private runMembers(ctx: UserContext[], level: number, f: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>[]> {
+    return Promise.all(this.sessions.map(async (s, i) => {
       const graph = s.decode[level]!, own: Record<string, ort.Tensor> = {};
       // Each graph takes the tables it reads (a bundle written before the flat first-level table reads the children's).
       for (const n of graph.inputNames) {
@@ -291,11 +303,58 @@ export class GenerativeModel {
       }
       const out = await graph.run(own);
       for (const n of FIRST_LEVEL_SCORES) if (out[n]) ctx[i]![n] = out[n]!;
-      if (!out.child_logits) return out.logits!.data as Float32Array;
-      childWidth = out.child_logits.dims[1]!;
-      return out.child_logits.data as Float32Array;
+      return out;
     }));
-    return childWidth === undefined ? { logits } : { logits, childWidth };
+  }
+
+  /**
+   * A pair softmax's second level with its rows in child-count groups: each group's rows read the children
+   * tables cut to the group's widest code (the graph's `width` is free), so a row costs about its own code's
+   * children, not the widest code's (66 slots against 21 children on average on Beauty). A row's logits
+   * depend on that row alone, so they are the same; they go back in the caller's row order at full width.
+   */
+  private async secondLevelByGroups(ctx: UserContext[], f: Record<string, ort.Tensor>, rowUser: Int32Array, prefix: Int32Array, rows: number): Promise<DecodeOutput> {
+    const g = this.childGroupFeeds(), W = g.width, off = this.offsets[0]!;
+    const logits = this.sessions.map(() => new Float32Array(rows * W).fill(-1e9));
+    const count = new Int32Array(g.widths.length);
+    for (let r = 0; r < rows; r++) count[g.groupOf[prefix[r]! - off]!]!++;
+    for (let gi = 0; gi < g.widths.length; gi++) {
+      const n = count[gi]!, w = g.widths[gi]!;
+      if (n === 0) continue;
+      const at = new Int32Array(n), users = new Int32Array(n), pre = new Int32Array(n);
+      for (let r = 0, k = 0; r < rows; r++) if (g.groupOf[prefix[r]! - off] === gi) { at[k] = r; users[k] = rowUser[r]!; pre[k] = prefix[r]!; k++; }
+      const outs = await this.runMembers(ctx, 1, { ...f, ...g.tables[gi]!, row_user: toOrt(users, [n]), prefix: toOrt(pre, [n, 1]) });
+      outs.forEach((o, m) => {
+        const src = o.child_logits!.data as Float32Array;
+        for (let k = 0; k < n; k++) logits[m]!.set(src.subarray(k * w, k * w + w), at[k]! * W);
+      });
+    }
+    return { logits, childWidth: W };
+  }
+
+  /** The children tables cut to each child-count group's width (`childCountGroups` over the first-level codes), and each code's group. */
+  private childGroupFeeds(): { width: number; groupOf: Int32Array; widths: number[]; tables: Record<string, ort.Tensor>[] } {
+    if (this.childGroupCache?.trie !== this.trie) {
+      const [K0, K1] = this.config.codeSizes as [number, number];
+      const t = prefixChildren(this.trie, this.pairRows!, this.config.pairRows!, K0, K1), W = t.width;
+      const counts = new Int32Array(K0);
+      for (let c = 0; c < K0; c++) for (let j = 0; j < W; j++) if (t.mask[c * W + j] === 0) counts[c]!++;
+      const { sorted, cuts } = childCountGroups(counts, FIRST_LEVEL_GROUPS);
+      const groupOf = new Int32Array(K0), widths: number[] = [], tables: Record<string, ort.Tensor>[] = [];
+      cuts.forEach(([i, j], gi) => {
+        const w = Math.max(1, counts[sorted[j - 1]!]!);
+        for (let k = i; k < j; k++) groupOf[sorted[k]!] = gi;
+        const cut = <A extends Int32Array | Float32Array>(a: A): A => {
+          const o = new (a.constructor as new (n: number) => A)(K0 * w);
+          for (let c = 0; c < K0; c++) o.set(a.subarray(c * W, c * W + w), c * w);
+          return o;
+        };
+        widths.push(w);
+        tables.push({ child_codes: toOrt(cut(t.codes), [K0, w]), child_rows: toOrt(cut(t.rows), [K0, w]), child_known: toOrt(cut(t.known), [K0, w]), child_mask: toOrt(cut(t.mask), [K0, w]) });
+      });
+      this.childGroupCache = { trie: this.trie, value: { width: W, groupOf, widths, tables } };
+    }
+    return this.childGroupCache.value;
   }
 
   /** `decodeMembers` with the members' logits averaged, [rows, K_level] over every code (−∞ where a graph gave children only and the code is not one). */
