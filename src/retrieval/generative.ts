@@ -316,17 +316,20 @@ export class GenerativeModel {
   private async secondLevelByGroups(ctx: UserContext[], f: Record<string, ort.Tensor>, rowUser: Int32Array, prefix: Int32Array, rows: number): Promise<DecodeOutput> {
     const g = this.childGroupFeeds(), W = g.width, off = this.offsets[0]!;
     const logits = this.sessions.map(() => new Float32Array(rows * W).fill(-1e9));
-    const count = new Int32Array(g.widths.length);
-    for (let r = 0; r < rows; r++) count[g.groupOf[prefix[r]! - off]!]!++;
-    for (let gi = 0; gi < g.widths.length; gi++) {
-      const n = count[gi]!, w = g.widths[gi]!;
+    // The rows by group in one counting pass: group gi's rows are at[start[gi] … start[gi + 1]), in row order.
+    const G = g.widths.length, start = new Int32Array(G + 1), at = new Int32Array(rows);
+    for (let r = 0; r < rows; r++) start[g.groupOf[prefix[r]! - off]! + 1]!++;
+    for (let gi = 0; gi < G; gi++) start[gi + 1]! += start[gi]!;
+    const fill = start.slice(0, G);
+    for (let r = 0; r < rows; r++) at[fill[g.groupOf[prefix[r]! - off]!]!++] = r;
+    for (let gi = 0; gi < G; gi++) {
+      const n = start[gi + 1]! - start[gi]!, w = g.widths[gi]!, mine = at.subarray(start[gi]!, start[gi + 1]!);
       if (n === 0) continue;
-      const at = new Int32Array(n), users = new Int32Array(n), pre = new Int32Array(n);
-      for (let r = 0, k = 0; r < rows; r++) if (g.groupOf[prefix[r]! - off] === gi) { at[k] = r; users[k] = rowUser[r]!; pre[k] = prefix[r]!; k++; }
+      const users = Int32Array.from(mine, (r) => rowUser[r]!), pre = Int32Array.from(mine, (r) => prefix[r]!);
       const outs = await this.runMembers(ctx, 1, { ...f, ...g.tables[gi]!, row_user: toOrt(users, [n]), prefix: toOrt(pre, [n, 1]) });
       outs.forEach((o, m) => {
         const src = o.child_logits!.data as Float32Array;
-        for (let k = 0; k < n; k++) logits[m]!.set(src.subarray(k * w, k * w + w), at[k]! * W);
+        for (let k = 0; k < n; k++) logits[m]!.set(src.subarray(k * w, k * w + w), mine[k]! * W);
       });
     }
     return { logits, childWidth: W };
@@ -335,8 +338,9 @@ export class GenerativeModel {
   /** The children tables cut to each child-count group's width (`childCountGroups` over the first-level codes), and each code's group. */
   private childGroupFeeds(): { width: number; groupOf: Int32Array; widths: number[]; tables: Record<string, ort.Tensor>[] } {
     if (this.childGroupCache?.trie !== this.trie) {
-      const [K0, K1] = this.config.codeSizes as [number, number];
-      const t = prefixChildren(this.trie, this.pairRows!, this.config.pairRows!, K0, K1), W = t.width;
+      // The full children tables childFeeds already built for this catalogue, cut by column.
+      const K0 = this.config.codeSizes[0]!, full = this.childFeeds(), W = full.child_codes!.dims[1]!;
+      const t = { codes: full.child_codes!.data as Int32Array, rows: full.child_rows!.data as Int32Array, known: full.child_known!.data as Float32Array, mask: full.child_mask!.data as Float32Array };
       const counts = new Int32Array(K0);
       for (let c = 0; c < K0; c++) for (let j = 0; j < W; j++) if (t.mask[c * W + j] === 0) counts[c]!++;
       const { sorted, cuts } = childCountGroups(counts, FIRST_LEVEL_GROUPS);
