@@ -14,6 +14,13 @@ export interface RuntimeOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Write an ORT profile (JSON) with this file prefix. */
   profilePrefix?: string;
+  /**
+   * Let the intra-op pool's threads spin-wait for the next parallel section (ORT's own default). Off
+   * unless set: a graph run between spans of JS (a beam search's levels, a server's batches) would leave a
+   * pool thread spinning on the core the JS needs, which made a two-thread Beauty test pass slower than
+   * one thread (docs/results.md section 33). A training step turns it on: one long graph, no JS between.
+   */
+  spinning?: boolean;
 }
 
 let defaults: RuntimeOptions = {};
@@ -44,6 +51,8 @@ export function sessionOptions(o: RuntimeOptions = {}): ort.InferenceSession.Ses
     graphOptimizationLevel: opt.graphOptimizationLevel ?? 'all',
     enableCpuMemArena: true,
     enableMemPattern: true,
+    // ORT reads session config entries from `extra`, flattened to dotted keys with string values.
+    ...(opt.spinning ? {} : { extra: { session: { intra_op: { allow_spinning: '0' } } } }),
     ...(opt.profilePrefix ? { enableProfiling: true, profileFilePrefix: opt.profilePrefix } : {}),
   };
 }

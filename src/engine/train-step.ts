@@ -80,7 +80,7 @@ export class TrainStep {
       slots.push({ name, cur: new Float32Array(s.param.size), next: new Float32Array(s.param.size), shape: s.param.shape, out });
     }
     const { bytes, nodeCount } = emit(g, outs);
-    const session = await createSession(bytes, { ...spec.runtime, threads });
+    const session = await createSession(bytes, { ...spec.runtime, threads, spinning: spec.runtime?.spinning ?? true });
     const reserved = new Set([...slots.map((s) => s.name), ...frozen.map((p) => paramInputName(p.name)), ...Object.keys(opt.scalars), 'dropout_key']);
     const dataInputs = new Map(g.inputs.filter((t) => !reserved.has(t.name)).map((t) => [t.name, t]));
     const hasDropout = g.inputs.some((t) => t.name === 'dropout_key');
