@@ -178,6 +178,13 @@ export function genrecOptionsFrom(options: Record<string, unknown>): Partial<Gen
   };
 }
 
+/** The memorised-transition setting a fit chose, as flat report fields (`genrec train` and `bench quality` print it). */
+export function memoryFigures(memory: BundleMemory | null | undefined): Record<string, number | string> {
+  if (!memory) return { memory_beta: 'off' };
+  const o = memory.options;
+  return { memory_beta: o.beta, memory_reverse: o.reverse, memory_rows: o.shares ? 'shares' : 'counts', memory_span: o.span ?? 1 };
+}
+
 export const genrec: ModelFactory = async (ctx) => {
   const t0 = performance.now();
   const extra = genrecOptionsFrom(ctx.options);
@@ -191,7 +198,7 @@ export const genrec: ModelFactory = async (ctx) => {
       ...fit.model.c, codeSizes: fit.codeSizes.join('x'), tokenize_s: fit.tokenizeSeconds, best_epoch: fit.result.bestEpoch,
       epochs_run: fit.result.epochs, valid_ndcg10: fit.valid['ndcg@10'], params: fit.model.numParameters() * fit.members.length,
       collision_rate: fit.tokenizer.report.collisionRate, solo_pair_share: fit.tokenizer.report.soloPairShare,
-      memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memory ? { memory_reverse: fit.memory.options.reverse, memory_rows: fit.memory.options.shares ? 'shares' : 'counts', memory_span: fit.memory.options.span ?? 1 } : {}), ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
+      ...memoryFigures(fit.memory), ...(fit.memoryTuning ? { valid_ndcg10_model_alone: fit.memoryTuning.modelMetrics['ndcg@10'] } : {}),
       ...memberInfo(fit.members.map((m) => m.result)),
     },
   };

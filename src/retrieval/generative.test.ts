@@ -92,6 +92,9 @@ test('memorised transitions ride in the bundle and lift a memorised successor fo
   assert.equal(live.items[5], 60);
   assert.deepEqual(gm.explain(60, [20]).followed, [{ item: 20, times: 9 }]);
   assert.deepEqual(gm.explain(61, [20]).followed, []);
+  // Options and table must name the same span: a mismatch is refused and the memory stays as it was.
+  assert.throws(() => gm.setMemory({ table, options: { ...options, span: 10 } }), (e: unknown) => e instanceof GenrecError && e.code === 'GENREC_E_MEMORY' && /span 10/.test(e.message));
+  assert.deepEqual(gm.memoryOptions, options);
   gm.setMemory(null);
   assert.equal(gm.memoryOptions, null);
   assert.deepEqual(Array.from((await gm.recommend({ users: 2, items }, { k: 5, beam: 10 })).items), Array.from(alone.items));

@@ -135,6 +135,12 @@ export class GenerativeModel {
 
   /** Mixes memorised transitions into every search from now on (null: the model decodes alone). */
   setMemory(memory: BundleMemory | null): void {
+    // The options name the span the table was counted with (bundles store only the options and rebuild
+    // the table from them), so the two must agree.
+    const span = memory?.options.span ?? 1;
+    if (memory && span !== memory.table.span) {
+      throw new GenrecError('GENREC_E_MEMORY', `memorised transitions: the options say span ${span}, the table was counted with span ${memory.table.span}`, 'build the table with the span the options name (TransitionTable.knownBefore/fromAll/fromSequences take it)');
+    }
     this.memory = memory;
   }
 

@@ -60,11 +60,14 @@ test('genrec train --members 2 writes one bundle holding both generators, which 
 test('a bundle\'s memory counts every transition of its data, and genrec eval scores the held-out parts with the training part\'s table', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'genrec-train-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const r = train(dataDir, ['--epochs', '1', '--memory', '1']); // β 1: the counts dominate, so a leak would show
+  const r = train(dataDir, ['--epochs', '1', '--memory', '1', '--json']); // β 1: the counts dominate, so a leak would show
   assert.equal(r.status, 0, r.stderr);
   const dir = join(dataDir, 'models', 'v1');
   const manifest = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
   assert.equal(manifest.memory.beta, 1);
+  const printed = JSON.parse(r.stdout.trim().split('\n').pop()!);
+  assert.deepEqual([printed.memory_beta, printed.memory_reverse, printed.memory_rows, printed.memory_span],
+    [1, manifest.memory.reverse, manifest.memory.shares ? 'shares' : 'counts', manifest.memory.span ?? 1], 'the result names the memory the bundle holds');
   const data = await import('../../data/index.js');
   const { commandDataset } = await import('./train.js');
   const ds = data.positiveOnly(await commandDataset({ synthetic: true, syntheticUsers: '100', syntheticItems: '120', seed: '42' }, dataDir));
@@ -83,7 +86,7 @@ test('a bundle\'s memory counts every transition of its data, and genrec eval sc
   t.after(() => gm.close());
   const { evaluate, flatMetrics, generativeRanker } = await import('../../eval/index.js');
   const scored = async (part: 'valid' | 'test', ends: Int32Array | null) => {
-    if (ends) gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, ends, inter.numItems), options: gm.memoryOptions! });
+    if (ends) gm.setMemory({ table: TransitionTable.fromSequences(inter.items, inter.userOffsets, ends, inter.numItems, gm.memoryOptions!.span ?? 1), options: gm.memoryOptions! });
     return flatMetrics(await evaluate(generativeRanker(gm, { beam: 10 }), split, part));
   };
   const leaky = await scored('test', null);

@@ -76,7 +76,7 @@ export function register(program: Command): void {
       const config = configOf(c);
       const { json = false } = globalOptions(c);
       const data = await import('../../data/index.js');
-      const { fitGenrec } = await import('../../eval/genrec.js');
+      const { fitGenrec, memoryFigures } = await import('../../eval/genrec.js');
       const { blockOption, generatorBoolOptions, memoryOption, memoryRowsOption, recencyWeightOption, windowsOption } = await import('../../eval/flags.js');
       const { RunDir, bundleData, servingMemory, writeBundle } = await import('../../train/index.js');
       const { TOKENIZER_VERSION, saveDatasetTokenizer } = await import('../../tokenizer/index.js');
@@ -126,7 +126,7 @@ export function register(program: Command): void {
       });
       printResult({
         bundle, items: inter.numItems, users: inter.numUsers, code_sizes: fit.codeSizes.join('x'), members: fit.members.length, epochs: fit.result.epochs, best_epoch: fit.result.bestEpoch,
-        valid_ndcg10: Number(fit.valid['ndcg@10']!.toFixed(5)), memory_beta: fit.memory?.options.beta ?? 'off', ...(fit.memory ? { memory_rows: fit.memory.options.shares ? 'shares' : 'counts' } : {}), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
+        valid_ndcg10: Number(fit.valid['ndcg@10']!.toFixed(5)), ...memoryFigures(fit.memory), seconds: Number(((performance.now() - t0) / 1000).toFixed(1)),
       }, json);
     });
 }
