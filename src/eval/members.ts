@@ -128,6 +128,8 @@ export interface MemoryTuning {
  */
 export async function tuneMemory(models: Generator | Generator[], tableOf: (span: number) => TransitionTable, j: ValidationJob, o: { betas?: readonly number[]; shareBetas?: readonly number[]; reverses?: readonly number[]; spans?: readonly number[]; rows?: MemoryRows; force?: boolean } = {}): Promise<MemoryTuning> {
   const gm = await GenerativeModel.fromModule(models, j.codes, j.itemIds, j.runtime);
+  // Every pass searches the same users' histories with the same model: only the prior changes.
+  gm.reuseFirstLevels(true);
   try {
     const modelMetrics = await validateModel(gm, j);
     let best: MemoryTuning = { options: null, metrics: modelMetrics, modelMetrics, tried: [], table: null };

@@ -232,3 +232,37 @@ test('a bundle written before the first level\'s child-count groups (one prefix 
     await Promise.all([before.close(), now.close()]);
   }
 });
+
+test('reuseFirstLevels: searches over histories seen before skip the encode graph and give what a fresh search gives, until the catalogue changes', async () => {
+  const { model } = await trainToyGenerator('causal', 250);
+  const seq = Int32Array.from(Array.from({ length: 8 }, () => [10, 50]).flat());
+  const table = TransitionTable.fromSequences(seq, Array.from({ length: 8 }, (_, u) => 2 * u), Array.from({ length: 8 }, (_, u) => 2 * u + 2), TOY.items);
+  const itemIds = () => Array.from({ length: TOY.items }, (_, i) => `item-${i}`);
+  const T = TOY.maxLen, history = (last: number[]) => { const x = new Int32Array(last.length * T); last.forEach((it, u) => { x[u * T + T - 1] = it + 1; }); return x; };
+  const plain = await GenerativeModel.fromModule(model, toyCodes(), itemIds(), { threads: 1 });
+  const kept = await GenerativeModel.fromModule(model, toyCodes(), itemIds(), { threads: 1 });
+  const memory = { table, options: { beta: 4, window: 3, decay: 0.5, reverse: 0 } };
+  plain.setMemory(memory); kept.setMemory(memory);
+  kept.reuseFirstLevels(true);
+  let encodes = 0;
+  const encode = kept.encodeHistories.bind(kept);
+  kept.encodeHistories = (h) => { encodes++; return encode(h); };
+  const same = async (items: Int32Array, o: { memory?: false } = {}) => {
+    const a = await plain.recommend({ users: items.length / T, items }, { k: 5, beam: 10, ...o });
+    const b = await kept.recommend({ users: items.length / T, items: items.slice() }, { k: 5, beam: 10, ...o });
+    assert.deepEqual([Array.from(b.items), Array.from(b.scores)], [Array.from(a.items), Array.from(a.scores)]);
+  };
+  await same(history([10, 20]));
+  await same(history([10, 20]), { memory: false }); // the same histories in a new array, another prior
+  await same(history([10, 20]));
+  assert.equal(encodes, 1, 'one encode for three searches over the same histories');
+  await same(history([10, 21]));
+  assert.equal(encodes, 2, 'other histories are encoded');
+  plain.addItems(['new-1'], Int32Array.from([7, 7, 3])); kept.addItems(['new-1'], Int32Array.from([7, 7, 3]));
+  await same(history([10, 20]));
+  assert.equal(encodes, 3, 'a grown catalogue has another first level');
+  kept.reuseFirstLevels(false);
+  await same(history([10, 20]));
+  assert.equal(encodes, 4, 'off: nothing kept');
+  await plain.close(); await kept.close();
+});

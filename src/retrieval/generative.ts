@@ -34,6 +34,30 @@ export type UserContext = Record<string, ort.Tensor>;
 /** One generator's ORT sessions: the encode graph and a decode graph per code level. */
 interface MemberSessions { encode: ort.InferenceSession; decode: ort.InferenceSession[] }
 
+/** A history batch's context and first-level logits, kept for repeated searches (`reuseFirstLevels`). */
+interface FirstLevelEntry { h: HistoryBatch; trie: PrefixTrie; ctx: UserContext[]; first: Promise<DecodeOutput> | null }
+
+/** FNV-1a over a batch's histories (items, then event types and gaps when given): the kept entries' key. */
+function hashHistories(h: HistoryBatch): number {
+  let x = Math.imul(2166136261 ^ h.users, 16777619);
+  const mix = (a: ArrayLike<number>) => { for (let i = 0; i < a.length; i++) x = Math.imul(x ^ (a[i]! | 0), 16777619); };
+  mix(h.items);
+  if (h.types) mix(h.types);
+  if (h.gapSeconds) mix(new Int32Array(h.gapSeconds.buffer, h.gapSeconds.byteOffset, h.gapSeconds.length));
+  return x >>> 0;
+}
+
+function sameArray(a: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined): boolean {
+  if (!a || !b) return a === b;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+function sameHistories(a: HistoryBatch, b: HistoryBatch): boolean {
+  return a.users === b.users && sameArray(a.items, b.items) && sameArray(a.types, b.types) && sameArray(a.gapSeconds, b.gapSeconds);
+}
+
 /** Opens one member's graphs (from a bundle or exported in memory) as ORT sessions. */
 async function openMember(g: MemberGraphs, runtime: RuntimeOptions): Promise<MemberSessions> {
   return { encode: await createSession(g.encode, runtime), decode: await Promise.all(g.decode.map((bytes) => createSession(bytes, runtime))) };
@@ -63,6 +87,8 @@ export class GenerativeModel {
   /** Pair-softmax models: the table row of each (c₀, c₁) prefix (`pairRowTable`), fixed at training. */
   private readonly pairRows: Int32Array | null;
   private memory: BundleMemory | null = null;
+  /** While `reuseFirstLevels` is on: each history batch's context and first-level logits, by a hash of the batch. */
+  private firstLevels: Map<number, FirstLevelEntry[]> | null = null;
   readonly offsets: Int32Array;
 
   private constructor(
@@ -215,11 +241,11 @@ export class GenerativeModel {
    * the first level's logits, which read nothing else, are computed once for all of them.
    */
   async recommendEach(h: HistoryBatch, searches: RecommendOptions[]): Promise<BeamResult[]> {
-    const ctx = await this.encodeHistories(h);
-    let first: Promise<DecodeOutput> | null = null;
+    const entry = (await this.keptFirstLevel(h)) ?? { ctx: await this.encodeHistories(h), first: null };
+    const ctx = entry.ctx;
     const decode: DecodeFn = (level, rowUser, prefix, rows, rowNode) => {
       // The first level decodes one row per user, in order, in every search.
-      if (level === 0 && rows === h.users) return (first ??= this.decodeMembers(ctx, 0, rowUser, prefix, rows, rowNode));
+      if (level === 0 && rows === h.users) return (entry.first ??= this.decodeMembers(ctx, 0, rowUser, prefix, rows, rowNode));
       return this.decodeMembers(ctx, level, rowUser, prefix, rows, rowNode);
     };
     const prior = this.priorOf(h);
@@ -230,6 +256,31 @@ export class GenerativeModel {
       }));
     }
     return out;
+  }
+
+  /**
+   * Keep each history batch's context and first-level logits for later searches over the same histories.
+   * They read only the histories, the model and the catalogue, so a sweep that changes nothing but the
+   * memorised transitions between passes (`tuneMemory`) computes them once. Off drops what was kept.
+   */
+  reuseFirstLevels(on: boolean): void {
+    this.firstLevels = on ? (this.firstLevels ?? new Map()) : null;
+  }
+
+  /** The kept entry for these histories (made on first sight), or null when nothing is kept. */
+  private async keptFirstLevel(h: HistoryBatch): Promise<FirstLevelEntry | null> {
+    if (!this.firstLevels) return null;
+    const key = hashHistories(h);
+    const list = this.firstLevels.get(key) ?? [];
+    // A catalogue that grew since (addItems) has another trie, and another first level.
+    const hit = list.find((e) => e.trie === this.trie && sameHistories(e.h, h));
+    if (hit) return hit;
+    const entry: FirstLevelEntry = {
+      h: { users: h.users, items: h.items.slice(), ...(h.types ? { types: h.types.slice() } : {}), ...(h.gapSeconds ? { gapSeconds: h.gapSeconds.slice() } : {}) },
+      trie: this.trie, ctx: await this.encodeHistories(h), first: null,
+    };
+    this.firstLevels.set(key, [...list, entry]);
+    return entry;
   }
 
   /** The memorised transitions out of each user's most recent items, as the beam search reads them (once per request). */
