@@ -309,7 +309,7 @@ async function packedMatchesAlone(extra: Partial<GeneratorConfig>) {
   const tokens = itemTokenTable(codes, numItems, sizes);
   const seqA = [3, 7, 1], seqB = [5, 6, 8]; // lengths 3 and 3: one row of T = 6 holds both
   // Encoded state of each sequence's last token, from a packed row and from left-padded rows.
-  const encodeLast = async (items: number[][], ex: { segments?: number[][]; positions?: number[][] }, pick: Array<[number, number]>) => {
+  const encodeLast = async (items: number[][], ex: { segments?: number[][]; positions?: number[][]; lastOnly?: boolean }, pick: Array<[number, number]>) => {
     const g = new Graph('t', true); // weights embedded as constants, inference mode
     const B = items.length;
     const t = (rows: number[][]) => g.constant(Int32Array.from(rows.flat()), [B, T], 'int32');
@@ -318,11 +318,14 @@ async function packedMatchesAlone(extra: Partial<GeneratorConfig>) {
       itemTokens: g.constant(tokens, [numItems + 1, 3], 'int32'),
       ...(ex.segments ? { segments: t(ex.segments), positions: t(ex.positions!) } : {}),
     };
-    const out = (await runGraph(g, { x: model.encode(h) }, {})).x as Float32Array;
-    return pick.map(([r, i]) => Array.from(out.subarray((r * T + i) * d, (r * T + i + 1) * d)));
+    // lastOnly: the inference path, which computes the last position alone in the last block.
+    const out = (await runGraph(g, { x: model.encode(h, ex.lastOnly) }, {})).x as Float32Array, rows = ex.lastOnly ? 1 : T;
+    return pick.map(([r, i]) => Array.from(out.subarray((r * rows + (ex.lastOnly ? 0 : i)) * d, (r * rows + (ex.lastOnly ? 0 : i) + 1) * d)));
   };
   const id = (s: number[]) => s.map((x) => x + 1);
   const alone = await encodeLast([[0, 0, 0, ...id(seqA)], [0, 0, 0, ...id(seqB)]], {}, [[0, 5], [1, 5]]);
+  const lastOnly = await encodeLast([[0, 0, 0, ...id(seqA)], [0, 0, 0, ...id(seqB)]], { lastOnly: true }, [[0, 5], [1, 5]]);
+  for (let s = 0; s < 2; s++) for (let j = 0; j < d; j++) assert.ok(Math.abs(alone[s]![j]! - lastOnly[s]![j]!) < 1e-5, `last position alone, sequence ${s} dim ${j}: ${alone[s]![j]} vs ${lastOnly[s]![j]}`);
   const packed = await encodeLast([[...id(seqA), ...id(seqB)]], { segments: [[1, 1, 1, 2, 2, 2]], positions: [[3, 4, 5, 3, 4, 5]] }, [[0, 2], [0, 5]]);
   for (let s = 0; s < 2; s++) for (let j = 0; j < d; j++) assert.ok(Math.abs(alone[s]![j]! - packed[s]![j]!) < 1e-4, `sequence ${s} dim ${j}: ${alone[s]![j]} vs ${packed[s]![j]}`);
   return { model, encodeLast, alone };

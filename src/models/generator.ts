@@ -602,13 +602,20 @@ export class Generator extends Module {
     return op.gather(this.relBias!.on(g), g.constant(buckets, [T, T], 'int32')).transpose([2, 0, 1]);
   }
 
-  /** Causal arch: hidden state at every history position [B, T, d]. */
-  encode(h: HistoryInputs): Tensor {
+  /**
+   * Causal arch: hidden state at every history position [B, T, d], or with `lastOnly` at the last one
+   * [B, 1, d]: a transformer block's last layer then computes that position alone (an HSTU block, all).
+   */
+  encode(h: HistoryInputs, lastOnly = false): Tensor {
     let x = this.embedHistory(h);
     const T = h.items.dim(1) as number;
     let bias = h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask));
     if (this.relBias) bias = bias.add(this.relativeBias(x.graph, T));
-    for (const b of this.encoder) x = b.forward(x, bias);
+    this.encoder.forEach((b, i) => {
+      const last = lastOnly && i === this.encoder.length - 1;
+      x = last && b instanceof Block ? b.forwardLast(x, bias) : b.forward(x, bias);
+    });
+    if (lastOnly && x.dim(1) !== 1) x = op.slice(x, 1, T - 1, T);
     return this.encNorm.forward(x);
   }
 
@@ -713,8 +720,7 @@ export class Generator extends Module {
   /** Inference: the per-user context, computed once per request. */
   context(h: HistoryInputs): Context {
     if (this.c.arch === 'causal') {
-      const T = h.items.dim(1) as number;
-      return { kind: 'causal', h: op.squeeze(op.slice(this.encode(h), 1, T - 1, T), 1) };
+      return { kind: 'causal', h: op.squeeze(this.encode(h, true), 1) };
     }
     const { keys, values } = this.memory(h);
     return { kind: 'lazy', keys, values, bias: this.keyPadding(h.mask) };

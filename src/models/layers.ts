@@ -62,13 +62,22 @@ export class SelfAttention extends Module {
     this.qNorm = c.qkNorm ? new RMSNorm(dh) : null;
     this.kNorm = c.qkNorm ? new RMSNorm(dh) : null;
   }
-  forward(x: Tensor, mask: Tensor | null): Tensor {
+  forward(x: Tensor, mask: Tensor | null, lastOnly = false): Tensor {
     const d = this.c.dModel;
     let [q, k, v] = op.split(this.qkv.forward(x), -1, [d, d, d]).map((t) => splitHeads(t, this.c.nHead)) as [Tensor, Tensor, Tensor];
+    // lastOnly: only the last position's query (every position still gives keys and values), and the
+    // mask's last row; the output is [B, 1, d].
+    if (lastOnly) [q, mask] = [lastRow(q, 2), mask && lastRow(mask, mask.rank - 2)];
     if (this.qNorm && this.kNorm) [q, k] = [this.qNorm.forward(q), this.kNorm.forward(k)];
     const y = attention(q, k, v, mask, x.graph.training, this.c.dropout);
     return op.dropout(this.proj.forward(mergeHeads(y)), this.c.dropout ?? 0, x.graph.training);
   }
+}
+
+/** x[..., T−1:T, ...] along `axis`: the last position, its axis kept. */
+export function lastRow(x: Tensor, axis: number): Tensor {
+  const T = x.dim(axis) as number;
+  return op.slice(x, axis, T - 1, T);
 }
 
 export class MLP extends Module {
@@ -104,6 +113,14 @@ export class Block extends Module {
   forward(x: Tensor, mask: Tensor | null): Tensor {
     x = x.add(this.attn.forward(this.norm1.forward(x), mask));
     return x.add(this.mlp.forward(this.norm2.forward(x)));
+  }
+  /**
+   * The last position's output [B, 1, d] of `forward` (inference reads nothing else from the last block):
+   * its query attends to every key, and the MLP runs on one row instead of T.
+   */
+  forwardLast(x: Tensor, mask: Tensor | null): Tensor {
+    const y = lastRow(x, 1).add(this.attn.forward(this.norm1.forward(x), mask, true));
+    return y.add(this.mlp.forward(this.norm2.forward(y)));
   }
 }
 
