@@ -16,7 +16,7 @@
  * items added after training (codes from the tokenizer's incremental path) are usable at once.
  */
 import { Embedding, Linear, Module, Parameter, RMSNorm, op, type Graph, type Tensor } from '../engine/index.js';
-import { Block, HstuBlock, MLP, SelfAttention, attention, causalMask, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
+import { Block, HstuBlock, MLP, SelfAttention, attention, causalMask, lastRow, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
 
 export interface GeneratorConfig {
   arch: 'causal' | 'lazy';
@@ -604,18 +604,15 @@ export class Generator extends Module {
 
   /**
    * Causal arch: hidden state at every history position [B, T, d], or with `lastOnly` at the last one
-   * [B, 1, d]: a transformer block's last layer then computes that position alone (an HSTU block, all).
+   * [B, 1, d]: the last block's `forwardLast` (a transformer block computes that position alone).
    */
   encode(h: HistoryInputs, lastOnly = false): Tensor {
     let x = this.embedHistory(h);
     const T = h.items.dim(1) as number;
     let bias = h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask));
     if (this.relBias) bias = bias.add(this.relativeBias(x.graph, T));
-    this.encoder.forEach((b, i) => {
-      const last = lastOnly && i === this.encoder.length - 1;
-      x = last && b instanceof Block ? b.forwardLast(x, bias) : b.forward(x, bias);
-    });
-    if (lastOnly && x.dim(1) !== 1) x = op.slice(x, 1, T - 1, T);
+    this.encoder.forEach((b, i) => { x = lastOnly && i === this.encoder.length - 1 ? b.forwardLast(x, bias) : b.forward(x, bias); });
+    if (lastOnly && this.encoder.length === 0) x = lastRow(x, 1);
     return this.encNorm.forward(x);
   }
 

@@ -151,6 +151,10 @@ export class HstuBlock extends Module {
     this.attnNorm = makeNorm(c);
     this.proj = new Linear(c.dModel, c.dModel, { bias: c.bias !== false });
   }
+  /** The last position's output [B, 1, d]: every position computed, then sliced (not cut down as `Block`'s). */
+  forwardLast(x: Tensor, bias: Tensor | null): Tensor {
+    return lastRow(this.forward(x, bias), 1);
+  }
   forward(x: Tensor, bias: Tensor | null): Tensor {
     const d = this.c.dModel, training = x.graph.training, p = this.c.dropout ?? 0;
     const [u, v, q0, k0] = op.split(this.uvqk.forward(this.norm.forward(x)).silu(), -1, [d, d, d, d]) as [Tensor, Tensor, Tensor, Tensor];

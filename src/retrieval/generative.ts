@@ -271,9 +271,9 @@ export class GenerativeModel {
   private async keptFirstLevel(h: HistoryBatch): Promise<FirstLevelEntry | null> {
     if (!this.firstLevels) return null;
     const key = hashHistories(h);
-    const list = this.firstLevels.get(key) ?? [];
-    // A catalogue that grew since (addItems) has another trie, and another first level.
-    const hit = list.find((e) => e.trie === this.trie && sameHistories(e.h, h));
+    // A catalogue that grew since (addItems) has another trie, and another first level: its entries go.
+    const list = (this.firstLevels.get(key) ?? []).filter((e) => e.trie === this.trie);
+    const hit = list.find((e) => sameHistories(e.h, h));
     if (hit) return hit;
     const entry: FirstLevelEntry = {
       h: { users: h.users, items: h.items.slice(), ...(h.types ? { types: h.types.slice() } : {}), ...(h.gapSeconds ? { gapSeconds: h.gapSeconds.slice() } : {}) },
