@@ -611,8 +611,9 @@ export class Generator extends Module {
     const T = h.items.dim(1) as number;
     let bias = h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask));
     if (this.relBias) bias = bias.add(this.relativeBias(x.graph, T));
-    this.encoder.forEach((b, i) => { x = lastOnly && i === this.encoder.length - 1 ? b.forwardLast(x, bias) : b.forward(x, bias); });
-    if (lastOnly && this.encoder.length === 0) x = lastRow(x, 1);
+    const last = lastOnly ? this.encoder.at(-1) : undefined;
+    for (const b of lastOnly ? this.encoder.slice(0, -1) : this.encoder) x = b.forward(x, bias);
+    if (lastOnly) x = last ? last.forwardLast(x, bias) : lastRow(x, 1);
     return this.encNorm.forward(x);
   }
 
