@@ -428,21 +428,33 @@ export function dropoutKey(g: Graph): Tensor {
 /** Dropout sites numbered per graph, so recompiling a model (e.g. to resume) draws the same masks. */
 const dropoutSites = new WeakMap<Graph, number>();
 
+/** A new dropout site number for graph g (sites are numbered per graph, so a recompiled model draws the same masks). */
+export function dropoutSite(g: Graph): number {
+  const siteNo = (dropoutSites.get(g) ?? 0) + 1;
+  dropoutSites.set(g, siteNo);
+  return siteNo;
+}
+
+/**
+ * Where a dropout mask's elements sit in a larger tensor that one site covers: the element at flat
+ * position k of x is element index[k] (uint32) of that tensor. A tensor computed in pieces (a causal
+ * attention's query chunks) then draws exactly the mask the whole tensor would.
+ */
+export interface DropoutPiece { site: number; index: Tensor }
+
 /**
  * Inverted dropout whose mask is a hash of (element index, site, key): no hidden RNG state in the
  * session, so a resumed run (same seed, same step) draws the same masks. The hash is lowbias32 without
  * its last xor-shift (see below).
  */
-export function dropout(x: Tensor, p: number, training: boolean): Tensor {
+export function dropout(x: Tensor, p: number, training: boolean, piece?: DropoutPiece): Tensor {
   if (!training || p <= 0) return x;
   if (p >= 1) throw new GenrecError('GENREC_E_CONFIG', `dropout probability must be < 1, got ${p}`, 'use a value in [0, 1)');
   const n = x.size;
   if (n === null) throw shapeError('dropout', 'training graphs need static shapes', x.shape);
   const g = x.graph;
-  const siteNo = (dropoutSites.get(g) ?? 0) + 1;
-  dropoutSites.set(g, siteNo);
-  const site = (siteNo * 0x9e3779b1) >>> 0;
-  const idx = cast(g.node('Range', [g.scalar(0, 'int32'), g.scalar(n, 'int32'), g.scalar(1, 'int32')], [['int32', [n]]])[0]!, 'uint32');
+  const site = ((piece?.site ?? dropoutSite(g)) * 0x9e3779b1) >>> 0;
+  const idx = piece ? reshape(piece.index, [n]) : cast(g.node('Range', [g.scalar(0, 'int32'), g.scalar(n, 'int32'), g.scalar(1, 'int32')], [['int32', [n]]])[0]!, 'uint32');
   let h = add(mul(idx, 0x85ebca6b), add(dropoutKey(g), site));
   h = bitwiseXor(h, shiftRight(h, 16));
   h = mul(h, 0x7feb352d);
@@ -477,7 +489,7 @@ export function crossEntropy(logits: Tensor, targets: Tensor, opts: CrossEntropy
   const g = logits.graph;
   return customGrad(ce.loss, [logits], (gy) => {
     const rowScale = unsqueeze(div(mul(ce.w, gy), ce.denom), -1); // [N, 1]
-    let p = exp(ce.lp);
+    let p = ce.p;
     if (ce.eps > 0) p = sub(p, ce.eps / ce.V);
     const scaled = mul(p, rowScale);
     const hit = mul(rowScale, -(1 - ce.eps));
@@ -496,10 +508,12 @@ export function linearCrossEntropy(h: Tensor, w: Tensor, targets: Tensor, opts: 
   const g = h.graph;
   return customGrad(ce.loss, [h, w], (gy) => {
     const s = unsqueeze(div(mul(ce.w, gy), ce.denom), -1); // [N, 1]
-    const hit = fullLike(cast(ce.idx, ce.dtype), -(1 - ce.eps));
-    const G = g.node('ScatterElements', [exp(ce.lp), ce.idx, hit], [[ce.dtype, ce.lp.shape]], { axis: 1, reduction: 'add' })[0]!;
+    // G = p − (1 − ε)·onehot(t) never formed: its one-hot part is a gather of w's target rows (for dh) and a
+    // scatter of hs into them (for dw), so the backward reads the [N, V] probabilities only in its GEMMs.
+    const t = squeeze(ce.idx, -1), hit = (x: Tensor) => (ce.eps > 0 ? mul(x, 1 - ce.eps) : x);
     const hs = mul(h, s);
-    let dh = gemm(G, w), dw = gemm(G, hs, true, false);
+    let dh = sub(gemm(ce.p, w), hit(gather(w, t)));
+    let dw = sub(gemm(ce.p, hs, true, false), hit(scatterAdd(zerosLike(w), t, hs)));
     if (ce.eps > 0) {
       dh = sub(dh, mul(sum(w, 0, true), ce.eps / ce.V));
       dw = sub(dw, mul(sum(hs, 0, true), ce.eps / ce.V));
@@ -521,10 +535,15 @@ function crossEntropyForward(logits: Tensor, targets: Tensor, opts: CrossEntropy
   if (opts.weights) w = mul(w, opts.weights);
   const safeT = opts.ignoreIndex === undefined ? t64 : where(equal(t64, g.scalar(opts.ignoreIndex, 'int64')), g.scalar(0, 'int64'), t64);
   const idx = unsqueeze(safeT, -1);
-  const lp = logSoftmax(logits, -1);
-  const picked = squeeze(g.node('GatherElements', [lp, idx], [[dtype, idx.shape]], { axis: 1 })[0]!, -1);
+  // The softmax, not its log: the backwards read the probabilities, and exp(log-softmax) was one more
+  // pass over [N, V] (3% of a Beauty step). The loss needs only the target's log-probability (its
+  // probability floored at 1e-38, so one that underflowed gives a finite loss) and, with label smoothing,
+  // mean(log p) = mean(z) − lse, where lse = z_t − log p_t.
+  const p = softmax(logits, -1);
+  const pick = (x: Tensor) => squeeze(g.node('GatherElements', [x, idx], [[dtype, idx.shape]], { axis: 1 })[0]!, -1);
+  const picked = log(maximum(pick(p), 1e-38));
   let rowLoss = neg(picked);
-  if (eps > 0) rowLoss = add(mul(rowLoss, 1 - eps), mul(mean(lp, -1), -eps));
+  if (eps > 0) rowLoss = add(mul(rowLoss, 1 - eps), mul(add(sub(mean(logits, -1), pick(logits)), picked), -eps));
   const denom = stopGradient(maximum(sum(w), 1));
-  return { loss: div(sum(mul(rowLoss, w)), denom), lp, idx, w, denom, eps, V: V as number, dtype };
+  return { loss: div(sum(mul(rowLoss, w)), denom), p, idx, w, denom, eps, V: V as number, dtype };
 }

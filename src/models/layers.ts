@@ -3,7 +3,7 @@
  * `x + mlp(norm(x))`. Options cover what genrec's models need: LayerNorm or RMSNorm, GELU MLP or
  * SwiGLU, QK-norm, causal or padded attention, cross-attention to a memory.
  */
-import { Module, Linear, LayerNorm, RMSNorm, op, type Tensor } from '../engine/index.js';
+import { Module, Linear, LayerNorm, RMSNorm, op, type Graph, type Tensor } from '../engine/index.js';
 
 export interface BlockConfig {
   dModel: number;
@@ -37,9 +37,65 @@ export function attentionScores(q: Tensor, k: Tensor, bias: Tensor | null): Tens
   return bias ? scores.add(bias) : scores;
 }
 
-/** softmax(q·kᵀ/√dh + bias)·v over [B, H, T, dh] tensors. */
-export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | null, training: boolean, dropout = 0): Tensor {
-  return op.dropout(attentionScores(q, k, bias).softmax(-1), dropout, training).matmul(v);
+/** softmax(q·kᵀ/√dh + bias)·v over [B, H, T, dh] tensors; a `CausalChunks` bias computes it chunk by chunk. */
+export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | CausalChunks | null, training: boolean, dropout = 0, piece?: op.DropoutPiece): Tensor {
+  if (bias instanceof CausalChunks) {
+    // One dropout site for the whole attention: each chunk draws its elements' masks by their place in the
+    // full [B, H, T, T] probabilities, so the chunks drop exactly what the unchunked attention would.
+    const site = training && dropout > 0 ? op.dropoutSite(q.graph) : 0;
+    const [B, H] = q.shape as number[];
+    const upTo = (x: Tensor, end: number) => (end === x.dim(2) ? x : op.slice(x, 2, 0, end));
+    return op.concat(bias.parts.map((part) => {
+      const drop = site ? { site, index: bias.dropoutIndex(part, B!, H!, q.graph) } : undefined;
+      return attention(op.slice(q, 2, part.start, part.end), upTo(k, part.end), upTo(v, part.end), part.bias, training, dropout, drop);
+    }), 2);
+  }
+  return op.dropout(attentionScores(q, k, bias).softmax(-1), dropout, training, piece).matmul(v);
+}
+
+/** Query rows per chunk of a training step's causal attention (docs/results.md section 35). */
+export const ATTENTION_CHUNK = 50;
+
+/**
+ * A causal attention bias cut into query chunks: chunk [start, end)'s queries see keys [0, end) only.
+ * A causal bias is −1e9 above the diagonal, so the blocks a chunk skips would have had softmax weight 0:
+ * the same attention for (n + 1)/2n of the score work (5/8 at n = 4). At ml-1m's 200 positions the
+ * [B, H, T, T] scores, their softmax, dropout and gradients were about a quarter of a training step
+ * (docs/results.md section 35). `terms` are the bias's summands, each with [T, T] (or 1 where it
+ * broadcasts) as its last two dims; a chunk's bias is the sum of their slices, built once for all blocks.
+ * (A query that sees no key at all, e.g. left padding, averages different keys than unchunked; nothing
+ * reads it.)
+ */
+export class CausalChunks {
+  readonly parts: { start: number; end: number; bias: Tensor }[];
+  constructor(terms: Tensor[], readonly T: number, n: number) {
+    const size = Math.ceil(T / Math.max(1, Math.min(n, T)));
+    this.parts = [];
+    for (let start = 0; start < T; start += size) {
+      const end = Math.min(T, start + size);
+      // A term broadcast along rows or keys (size 1 there, e.g. key padding [B, 1, 1, T]) keeps that dim.
+      const cut = (t: Tensor) => {
+        const r = t.dim(-2) === T ? op.slice(t, t.rank - 2, start, end) : t;
+        return end < T && t.dim(-1) === T ? op.slice(r, t.rank - 1, 0, end) : r;
+      };
+      this.parts.push({ start, end, bias: terms.map(cut).reduce((a, b) => a.add(b)) });
+    }
+  }
+  /**
+   * Flat positions in the full [B, H, T, T] probabilities of a chunk's [B, H, end − start, end] elements
+   * (a constant, one per chunk and graph, shared by every block).
+   */
+  dropoutIndex(part: { start: number; end: number }, B: number, H: number, g: Graph): Tensor {
+    const key = `${B},${H},${part.start}`;
+    let t = this.indices.get(key);
+    if (!t) {
+      const rows = part.end - part.start, cols = part.end, T = this.T, idx = new Uint32Array(B * H * rows * cols);
+      for (let bh = 0, o = 0; bh < B * H; bh++) for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) idx[o++] = (bh * T + part.start + i) * T + j;
+      this.indices.set(key, (t = g.constant(idx, [B, H, rows, cols], 'uint32')));
+    }
+    return t;
+  }
+  private readonly indices = new Map<string, Tensor>();
 }
 
 /** Additive causal mask [T, T]: 0 on and below the diagonal, −1e9 above. */
@@ -62,12 +118,15 @@ export class SelfAttention extends Module {
     this.qNorm = c.qkNorm ? new RMSNorm(dh) : null;
     this.kNorm = c.qkNorm ? new RMSNorm(dh) : null;
   }
-  forward(x: Tensor, mask: Tensor | null, lastOnly = false): Tensor {
+  forward(x: Tensor, mask: Tensor | CausalChunks | null, lastOnly = false): Tensor {
     const d = this.c.dModel;
     let [q, k, v] = op.split(this.qkv.forward(x), -1, [d, d, d]).map((t) => splitHeads(t, this.c.nHead)) as [Tensor, Tensor, Tensor];
     // lastOnly: only the last position's query (every position still gives keys and values), and the
     // mask's last row; the output is [B, 1, d].
-    if (lastOnly) [q, mask] = [lastRow(q, 2), mask && lastRow(mask, mask.rank - 2)];
+    if (lastOnly) {
+      if (mask instanceof CausalChunks) throw new Error('lastOnly reads one bias row: pass the whole bias, not chunks');
+      [q, mask] = [lastRow(q, 2), mask && lastRow(mask, mask.rank - 2)];
+    }
     if (this.qNorm && this.kNorm) [q, k] = [this.qNorm.forward(q), this.kNorm.forward(k)];
     const y = attention(q, k, v, mask, x.graph.training, this.c.dropout);
     return op.dropout(this.proj.forward(mergeHeads(y)), this.c.dropout ?? 0, x.graph.training);
@@ -110,7 +169,7 @@ export class Block extends Module {
     this.norm2 = makeNorm(c);
     this.mlp = new MLP(c);
   }
-  forward(x: Tensor, mask: Tensor | null): Tensor {
+  forward(x: Tensor, mask: Tensor | CausalChunks | null): Tensor {
     x = x.add(this.attn.forward(this.norm1.forward(x), mask));
     return x.add(this.mlp.forward(this.norm2.forward(x)));
   }
