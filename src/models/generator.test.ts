@@ -330,3 +330,27 @@ async function packedMatchesAlone(extra: Partial<GeneratorConfig>) {
   for (let s = 0; s < 2; s++) for (let j = 0; j < d; j++) assert.ok(Math.abs(alone[s]![j]! - packed[s]![j]!) < 1e-4, `sequence ${s} dim ${j}: ${alone[s]![j]} vs ${packed[s]![j]}`);
   return { model, encodeLast, alone };
 }
+
+test('a training graph encodes in query chunks with the states of the unchunked inference graph', async () => {
+  // 120 positions: two chunks of 60 rows. Two users packed into each row, relative bias on.
+  const T = 120, B = 2, numItems = 30, sizes = [4, 3, 2], d = 8;
+  const model = new Generator({ ...tinyCausal, numItems, maxLen: T, relativeBuckets: 8 }).initialize(5);
+  const rng = new Rng(9);
+  for (let i = 0; i < model.relBias!.data.length; i++) model.relBias!.data[i] = rng.normal();
+  const codes = Int32Array.from({ length: numItems * 3 }, () => rng.int(2));
+  const items = Int32Array.from({ length: B * T }, () => 1 + rng.int(numItems));
+  const segments = Int32Array.from({ length: B * T }, (_, k) => (k % T < 70 ? 1 : 2));
+  const positions = Int32Array.from({ length: B * T }, (_, k) => (k % T < 70 ? k % T + 50 : k % T));
+  const encode = async (training: boolean) => {
+    const g = new Graph('t', true, training);
+    const t = (x: Int32Array) => g.constant(x, [B, T], 'int32');
+    const h = { items: t(items), mask: g.constant(new Float32Array(B * T).fill(1), [B, T], 'float32'), itemTokens: g.constant(itemTokenTable(codes, numItems, sizes), [numItems + 1, 3], 'int32'), segments: t(segments), positions: t(positions) };
+    const x = model.encode(h);
+    // Chunked: the second chunk's scores are [B, H, 60, 120].
+    assert.equal(g.nodes.some((n) => n.op === 'MatMul' && n.outputs[0]!.shape.join() === `${B},2,60,${T}`), training);
+    return (await runGraph(g, { x }, {})).x as Float32Array;
+  };
+  const [chunked, whole] = [await encode(true), await encode(false)];
+  assert.equal(chunked.length, B * T * d);
+  for (let i = 0; i < whole.length; i++) assert.ok(Math.abs(chunked[i]! - whole[i]!) < 1e-4, `state ${i}: ${chunked[i]} vs ${whole[i]}`);
+});
