@@ -16,7 +16,7 @@
  * items added after training (codes from the tokenizer's incremental path) are usable at once.
  */
 import { Embedding, Linear, Module, Parameter, RMSNorm, op, type Graph, type Tensor } from '../engine/index.js';
-import { ATTENTION_CHUNK, Block, CausalChunks, HstuBlock, MLP, SelfAttention, attention, causalMask, lastRow, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
+import { Block, CausalChunks, causalBias, HstuBlock, MLP, SelfAttention, attention, causalMask, lastRow, mergeHeads, splitHeads, type BlockConfig } from './layers.js';
 
 export interface GeneratorConfig {
   arch: 'causal' | 'lazy';
@@ -611,15 +611,14 @@ export class Generator extends Module {
     const T = h.items.dim(1) as number;
     const terms = [h.segments ? op.unsqueeze(this.segmentBias(h.segments), 1) : causalMask(x.graph, T).add(this.keyPadding(h.mask))];
     if (this.relBias) terms.push(this.relativeBias(x.graph, T));
-    // A training step (every position, transformer blocks) computes the causal attention in query chunks:
-    // the same result for less score work.
-    const n = x.graph.training && !lastOnly ? Math.round(T / ATTENTION_CHUNK) : 1;
-    if (n > 1 && this.encoder.every((b) => b instanceof Block)) {
-      const chunks = new CausalChunks(terms, T, n);
-      for (const b of this.encoder as Block[]) x = b.forward(x, chunks);
+    // A training step (every position, transformer blocks) takes the bias in query chunks: the same result
+    // for less score work.
+    const chunked = !lastOnly && this.encoder.every((b) => b instanceof Block) ? causalBias(x.graph, terms, T) : null;
+    if (chunked instanceof CausalChunks) {
+      for (const b of this.encoder as Block[]) x = b.forward(x, chunked);
       return this.encNorm.forward(x);
     }
-    const bias = terms.reduce((a, b) => a.add(b));
+    const bias = chunked ?? terms.reduce((a, b) => a.add(b));
     const last = lastOnly ? this.encoder.at(-1) : undefined;
     for (const b of lastOnly ? this.encoder.slice(0, -1) : this.encoder) x = b.forward(x, bias);
     if (lastOnly) x = last ? last.forwardLast(x, bias) : lastRow(x, 1);

@@ -46,7 +46,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | Causal
     const [B, H] = q.shape as number[];
     const upTo = (x: Tensor, end: number) => (end === x.dim(2) ? x : op.slice(x, 2, 0, end));
     return op.concat(bias.parts.map((part) => {
-      const drop = site ? { site, index: bias.dropoutIndex(part, B!, H!, q.graph) } : undefined;
+      const drop = site ? { site, index: bias.dropoutIndex(part, B!, H!) } : undefined;
       return attention(op.slice(q, 2, part.start, part.end), upTo(k, part.end), upTo(v, part.end), part.bias, training, dropout, drop);
     }), 2);
   }
@@ -55,6 +55,15 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor | Causal
 
 /** Query rows per chunk of a training step's causal attention (docs/results.md section 35). */
 export const ATTENTION_CHUNK = 50;
+
+/**
+ * The causal attention bias whose summands are `terms` (last two dims [T, T] or broadcast): in query
+ * chunks of ATTENTION_CHUNK rows in a training graph long enough to have two, else their sum.
+ */
+export function causalBias(g: Graph, terms: Tensor[], T: number): Tensor | CausalChunks {
+  const n = g.training ? Math.round(T / ATTENTION_CHUNK) : 1;
+  return n > 1 ? new CausalChunks(terms, T, n) : terms.reduce((a, b) => a.add(b));
+}
 
 /**
  * A causal attention bias cut into query chunks: chunk [start, end)'s queries see keys [0, end) only.
@@ -83,15 +92,15 @@ export class CausalChunks {
   }
   /**
    * Flat positions in the full [B, H, T, T] probabilities of a chunk's [B, H, end − start, end] elements
-   * (a constant, one per chunk and graph, shared by every block).
+   * (a constant, one per chunk, shared by every block).
    */
-  dropoutIndex(part: { start: number; end: number }, B: number, H: number, g: Graph): Tensor {
+  dropoutIndex(part: { start: number; end: number; bias: Tensor }, B: number, H: number): Tensor {
     const key = `${B},${H},${part.start}`;
     let t = this.indices.get(key);
     if (!t) {
       const rows = part.end - part.start, cols = part.end, T = this.T, idx = new Uint32Array(B * H * rows * cols);
       for (let bh = 0, o = 0; bh < B * H; bh++) for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) idx[o++] = (bh * T + part.start + i) * T + j;
-      this.indices.set(key, (t = g.constant(idx, [B, H, rows, cols], 'uint32')));
+      this.indices.set(key, (t = part.bias.graph.constant(idx, [B, H, rows, cols], 'uint32')));
     }
     return t;
   }

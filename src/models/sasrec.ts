@@ -15,7 +15,7 @@ import {
   type Feed, type OptimizerConfig, type RuntimeOptions, type Tensor, type TypedData,
 } from '../engine/index.js';
 import type { SequenceBatch } from '../data/batches.js';
-import { ATTENTION_CHUNK, Block, CausalChunks, causalMask, type BlockConfig } from './layers.js';
+import { Block, causalBias, causalMask, type BlockConfig } from './layers.js';
 
 export interface SasRecConfig {
   /** Catalogue size; the token vocabulary is numItems + 1 (0 = padding). */
@@ -67,9 +67,7 @@ export class SasRec extends Module {
     x = op.dropout(x.add(this.pos.on(g)), this.c.dropout, g.training);
     // Causal mask plus key padding: a real position never attends to padding.
     const padBias = op.where(op.equal(tokens, g.scalar(0, 'int32')), -1e9, 0).reshape([B, 1, 1, T]);
-    // A training step computes the attention in query chunks (the same result for real positions).
-    const chunks = g.training ? Math.round(T / ATTENTION_CHUNK) : 1;
-    const mask = chunks > 1 ? new CausalChunks([padBias, causalMask(g, T)], T, chunks) : padBias.add(causalMask(g, T));
+    const mask = causalBias(g, [padBias, causalMask(g, T)], T);
     for (const b of this.blocks) x = b.forward(x, mask);
     return this.norm.forward(x);
   }
