@@ -613,12 +613,12 @@ export class Generator extends Module {
     if (this.relBias) terms.push(this.relativeBias(x.graph, T));
     // A training step (every position, transformer blocks) takes the bias in query chunks: the same result
     // for less score work.
-    const chunked = !lastOnly && this.encoder.every((b) => b instanceof Block) ? causalBias(x.graph, terms, T) : null;
-    if (chunked instanceof CausalChunks) {
-      for (const b of this.encoder as Block[]) x = b.forward(x, chunked);
+    const chunkable = !lastOnly && this.encoder.every((b) => b instanceof Block);
+    const bias = chunkable ? causalBias(x.graph, terms, T) : terms.reduce((a, b) => a.add(b));
+    if (bias instanceof CausalChunks) {
+      for (const b of this.encoder as Block[]) x = b.forward(x, bias);
       return this.encNorm.forward(x);
     }
-    const bias = chunked ?? terms.reduce((a, b) => a.add(b));
     const last = lastOnly ? this.encoder.at(-1) : undefined;
     for (const b of lastOnly ? this.encoder.slice(0, -1) : this.encoder) x = b.forward(x, bias);
     if (lastOnly) x = last ? last.forwardLast(x, bias) : lastRow(x, 1);
